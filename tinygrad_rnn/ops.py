@@ -1,0 +1,572 @@
+"""ops.py — the primitives: each one's forward and its VJP, side by side. Read after engine.py.
+
+`forward` works on ndarrays; `backward` receives dL/d(output) as a Tensor and
+returns dL/d(input) for each positional input, written with Tensor operations so
+that it can itself be differentiated (higher-order gradients). Gradients may
+keep the broadcast output's shape: the engine sums them back to each input's
+shape in one place (`shapes.unbroadcast_axes`).
+
+Groups: unary elementwise | binary elementwise (broadcasting) | reductions |
+movement | matmul | type. Everything else in the library (mean, var, split,
+mse, cross-entropy, the RNN cells) is composed from these and needs no VJP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .engine import Function
+from .errors import IndexingError, ShapeError, fmt_shape
+from .shapes import broadcast_shape, normalize_axes
+from .tensor import Tensor
+
+Array = np.ndarray
+
+
+def _broadcasting(op: str, fn: Callable[[Array, Array], Array], x: Array, y: Array) -> Array:
+    """fn(x, y), with numpy's broadcasting error replaced by one that names the op and both shapes."""
+    try:
+        return fn(x, y)
+    except ValueError:
+        pass
+    broadcast_shape(op, np.shape(x), np.shape(y))  # raises ShapeError when the shapes are the problem
+    return fn(x, y)  # the error was something else: let numpy report it
+
+
+def _zero(like: Tensor) -> Tensor:
+    return Tensor._make(np.zeros((), dtype=like.dtype), None)
+
+
+def _const(array: Any, like: Tensor) -> Tensor:
+    """A non-differentiable mask or factor, in the gradient's dtype."""
+    return Tensor._make(np.asarray(array, dtype=like.dtype), None)
+
+
+# ================================================================ unary elementwise
+
+
+class Neg(Function):
+    """y = -x;   dL/dx = -dL/dy"""
+
+    def forward(ctx, x: Array) -> Array:
+        return np.negative(x)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return -grad_out
+
+
+class Exp(Function):
+    """y = exp(x);   dL/dx = dL/dy * y"""
+
+    def forward(ctx, x: Array) -> Array:
+        y = np.exp(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad_out * y
+
+
+class Log(Function):
+    """y = log(x);   dL/dx = dL/dy / x"""
+
+    def forward(ctx, x: Array) -> Array:
+        ctx.save_for_backward(x)
+        return np.log(x)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (x,) = ctx.saved_tensors
+        return grad_out / x
+
+
+class Sqrt(Function):
+    """y = sqrt(x);   dL/dx = dL/dy / (2 y)"""
+
+    def forward(ctx, x: Array) -> Array:
+        y = np.sqrt(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad_out / (y * 2.0)
+
+
+class Abs(Function):
+    """y = |x|;   dL/dx = dL/dy * sign(x)   (0 at x = 0, as PyTorch)"""
+
+    def forward(ctx, x: Array) -> Array:
+        ctx.sign = np.sign(x)
+        return np.abs(x)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out * _const(ctx.sign, grad_out)
+
+
+class Tanh(Function):
+    """y = tanh(x);   dL/dx = dL/dy * (1 - y^2)
+
+    A primitive, not 2*sigmoid(2x) - 1: that composition loses all precision near 0."""
+
+    def forward(ctx, x: Array) -> Array:
+        y = np.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad_out * (1.0 - y * y)
+
+
+class Sigmoid(Function):
+    """y = 1 / (1 + exp(-x));   dL/dx = dL/dy * y (1 - y)
+
+    A primitive because exp(-x) overflows for x < -709: we only ever exponentiate -|x|."""
+
+    def forward(ctx, x: Array) -> Array:
+        e = np.exp(-np.abs(x))
+        y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x, np.float32), copy=False)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad_out * (y * (1.0 - y))
+
+
+class Relu(Function):
+    """y = max(x, 0);   dL/dx = dL/dy * [x > 0]"""
+
+    def forward(ctx, x: Array) -> Array:
+        ctx.mask = x > 0
+        return np.where(ctx.mask, x, 0).astype(x.dtype, copy=False)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out * _const(ctx.mask, grad_out)
+
+
+class Clip(Function):
+    """y = min(max(x, low), high);   dL/dx = dL/dy * [low <= x <= high]"""
+
+    def forward(ctx, x: Array, *, low: float | None, high: float | None) -> Array:
+        if low is not None and high is not None and low > high:
+            raise ShapeError(f"clip: min {low} is greater than max {high}")
+        inside = np.ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= low
+        if high is not None:
+            inside &= x <= high
+        ctx.inside = inside
+        return np.clip(x, low, high)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out * _const(ctx.inside, grad_out)
+
+
+# ================================================================ binary elementwise (broadcasting)
+
+
+class Add(Function):
+    """z = x + y;   dL/dx = dL/dz,   dL/dy = dL/dz"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        return _broadcasting("add", np.add, x, y)
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
+        return grad_out, grad_out
+
+
+class Sub(Function):
+    """z = x - y;   dL/dx = dL/dz,   dL/dy = -dL/dz"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        return _broadcasting("sub", np.subtract, x, y)
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor | None]:
+        return grad_out, (-grad_out if ctx.needs_input_grad[1] else None)
+
+
+class Mul(Function):
+    """z = x * y;   dL/dx = dL/dz * y,   dL/dy = dL/dz * x"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        ctx.save_for_backward(x, y)
+        return _broadcasting("mul", np.multiply, x, y)
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = ctx.saved_tensors
+        need_x, need_y = ctx.needs_input_grad
+        return (grad_out * y if need_x else None), (grad_out * x if need_y else None)
+
+
+class Div(Function):
+    """z = x / y;   dL/dx = dL/dz / y,   dL/dy = -dL/dz * z / y"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        z = _broadcasting("div", np.true_divide, x, y)
+        ctx.save_for_backward(y, z)
+        return z
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        y, z = ctx.saved_tensors
+        grad_x = grad_out / y
+        return (grad_x if ctx.needs_input_grad[0] else None), (-grad_x * z if ctx.needs_input_grad[1] else None)
+
+
+class Pow(Function):
+    """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 where y = 0),   dL/dy = dL/dz * z log(x)"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        z = _broadcasting("pow", np.power, x, y)
+        ctx.save_for_backward(x, y, z)
+        return z
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = ctx.saved_tensors[:2]
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:
+            # y * x**(y-1) is 0 * inf = nan at x = 0, y = 0, where the true derivative of x**0 is 0.
+            slope = Where.apply(_zero(y), y * x ** (y - 1.0), condition=y.data == 0)
+            grad_x = grad_out * slope
+        if ctx.needs_input_grad[1]:
+            z = ctx.saved_tensors[2]
+            grad_y = grad_out * z * x.log()
+        return grad_x, grad_y
+
+
+class Maximum(Function):
+    """z = max(x, y);   dL/dx = dL/dz * m,   dL/dy = dL/dz * (1 - m),   m = [x > y] + [x = y] / 2"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        ctx.share_x = (x > y) + 0.5 * (x == y)
+        return _broadcasting("maximum", np.maximum, x, y)
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
+        share_x = _const(ctx.share_x, grad_out)
+        return grad_out * share_x, grad_out * (1.0 - share_x)
+
+
+class Minimum(Function):
+    """z = min(x, y);   dL/dx = dL/dz * m,   dL/dy = dL/dz * (1 - m),   m = [x < y] + [x = y] / 2"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        ctx.share_x = (x < y) + 0.5 * (x == y)
+        return _broadcasting("minimum", np.minimum, x, y)
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
+        share_x = _const(ctx.share_x, grad_out)
+        return grad_out * share_x, grad_out * (1.0 - share_x)
+
+
+class Where(Function):
+    """z = x where c else y;   dL/dx = dL/dz where c else 0,   dL/dy = 0 where c else dL/dz"""
+
+    def forward(ctx, x: Array, y: Array, *, condition: Array) -> Array:
+        ctx.condition = condition
+        try:
+            return np.where(condition, x, y)
+        except ValueError:
+            broadcast_shape("where", condition.shape, np.shape(x), np.shape(y))
+            raise
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        zero = _zero(grad_out)
+        grad_x = Where.apply(grad_out, zero, condition=ctx.condition) if ctx.needs_input_grad[0] else None
+        grad_y = Where.apply(zero, grad_out, condition=ctx.condition) if ctx.needs_input_grad[1] else None
+        return grad_x, grad_y
+
+
+# ================================================================ reductions
+
+
+def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Function):
+    """y = sum of x over axes;   dL/dx = dL/dy copied back along the summed axes"""
+
+    def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
+        ctx.axes = normalize_axes("sum", axis, x.ndim)
+        ctx.in_shape = x.shape
+        return np.sum(x, axis=ctx.axes, keepdims=keepdims)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)).broadcast_to(ctx.in_shape)
+
+
+class _Extremum(Function):
+    """y = max (or min) of x over axes;   dL/dx = dL/dy * [x = y] / (number of ties)"""
+
+    reduce: Callable[..., Array]
+
+    def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
+        axes = normalize_axes(ctx.name, axis, x.ndim)
+        if x.size == 0:
+            raise ShapeError(f"{ctx.name}: cannot reduce an empty tensor of shape {fmt_shape(x.shape)}")
+        kept = type(ctx).reduce(x, axis=axes, keepdims=True)
+        is_extreme = x == kept
+        ctx.share = is_extreme / is_extreme.sum(axis=axes, keepdims=True)
+        ctx.kept_shape = kept.shape
+        return kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out.reshape(ctx.kept_shape) * _const(ctx.share, grad_out)
+
+
+class Max(_Extremum):
+    __doc__ = _Extremum.__doc__
+    reduce = np.max
+
+
+class Min(_Extremum):
+    __doc__ = _Extremum.__doc__
+    reduce = np.min
+
+
+def _single_axis(op: str, axis: int, ndim: int) -> int:
+    if not isinstance(axis, int | np.integer):
+        raise ShapeError(f"{op}: axis must be one int, got {axis!r}")
+    return normalize_axes(op, int(axis), ndim)[0]
+
+
+class LogSumExp(Function):
+    """y = log sum exp(x) over axes;   dL/dx = dL/dy * exp(x - y)   (the softmax)
+
+    A primitive because exp overflows for x > 709; we subtract the max first."""
+
+    def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
+        axes = normalize_axes("logsumexp", axis, x.ndim)
+        peak = np.max(x, axis=axes, keepdims=True) if x.size else np.zeros(_keepdims_shape(x.shape, axes), x.dtype)
+        peak = np.where(np.isfinite(peak), peak, 0)  # a row of -inf stays -inf, not nan
+        kept = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
+        ctx.kept_shape = kept.shape
+        y = kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
+        ctx.save_for_backward(x, y)
+        return y
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        x, y = ctx.saved_tensors
+        return grad_out.reshape(ctx.kept_shape) * (x - y.reshape(ctx.kept_shape)).exp()
+
+
+class Softmax(Function):
+    """y = exp(x) / sum exp(x) along axis;   dL/dx = y * (dL/dy - sum(dL/dy * y))"""
+
+    def forward(ctx, x: Array, *, axis: int = -1) -> Array:
+        ctx.axis = _single_axis("softmax", axis, x.ndim)
+        e = np.exp(x - np.max(x, axis=ctx.axis, keepdims=True))
+        y = e / np.sum(e, axis=ctx.axis, keepdims=True)
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """y = x - logsumexp(x) along axis;   dL/dx = dL/dy - exp(y) * sum(dL/dy)"""
+
+    def forward(ctx, x: Array, *, axis: int = -1) -> Array:
+        ctx.axis = _single_axis("log_softmax", axis, x.ndim)
+        shifted = x - np.max(x, axis=ctx.axis, keepdims=True)
+        y = shifted - np.log(np.sum(np.exp(shifted), axis=ctx.axis, keepdims=True))
+        ctx.save_for_backward(y)
+        return y
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        (y,) = ctx.saved_tensors
+        return grad_out - y.exp() * grad_out.sum(axis=ctx.axis, keepdims=True)
+
+
+# ================================================================ movement
+
+
+class Reshape(Function):
+    """y = x viewed with another shape;   dL/dx = dL/dy reshaped back"""
+
+    def forward(ctx, x: Array, *, shape: tuple[int, ...]) -> Array:
+        ctx.in_shape = x.shape
+        try:
+            return np.reshape(x, shape)
+        except (ValueError, TypeError):
+            pass
+        raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} ({x.size} elements) into {shape}")
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out.reshape(ctx.in_shape)
+
+
+class Permute(Function):
+    """y = x with axes reordered;   dL/dx = dL/dy with the inverse order"""
+
+    def forward(ctx, x: Array, *, axes: tuple[int, ...]) -> Array:
+        if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
+            raise ShapeError(f"permute: {axes} is not an ordering of the {x.ndim} axes of shape {fmt_shape(x.shape)}")
+        ctx.inverse = tuple(np.argsort([a % x.ndim for a in axes]).tolist())
+        return np.transpose(x, axes)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out.permute(*ctx.inverse)
+
+
+class BroadcastTo(Function):
+    """y = x copied along new or size-1 axes;   dL/dx = dL/dy summed over them (done by the engine)"""
+
+    def forward(ctx, x: Array, *, shape: tuple[int, ...]) -> Array:
+        try:
+            return np.broadcast_to(x, shape)
+        except (ValueError, TypeError):
+            pass
+        raise ShapeError(f"broadcast_to: cannot broadcast {fmt_shape(x.shape)} to {tuple(shape)}")
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out  # the adjoint of broadcasting is summation, which the engine does for every op
+
+
+def _plain_index(index: Any) -> Any:
+    """Tensors inside an index become arrays; lists become arrays (numpy's advanced indexing)."""
+    if isinstance(index, tuple):
+        return tuple(_plain_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray(index)
+    return index
+
+
+def _is_basic(index: Any) -> bool:
+    """Basic indexing (ints, slices, None, ...) never selects an element twice."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, int | np.integer | slice) or i is None or i is Ellipsis for i in parts)
+
+
+class GetItem(Function):
+    """y = x[index];   dL/dx = zeros like x, with dL/dy added at index (repeated indices add up)"""
+
+    def forward(ctx, x: Array, *, index: Any) -> Array:
+        ctx.index = _plain_index(index)
+        ctx.in_shape = x.shape
+        try:
+            return np.asarray(x[ctx.index])
+        except IndexError as exc:
+            message = str(exc)
+        raise IndexingError(f"getitem: index {index!r} does not fit shape {fmt_shape(x.shape)}: {message}")
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return ScatterAdd.apply(grad_out, shape=ctx.in_shape, index=ctx.index)
+
+
+class ScatterAdd(Function):
+    """y = zeros(shape) with x added at index;   dL/dx = dL/dy[index]   (the VJP of getitem)"""
+
+    def forward(ctx, x: Array, *, shape: tuple[int, ...], index: Any) -> Array:
+        ctx.index = index
+        out = np.zeros(shape, dtype=x.dtype)
+        if _is_basic(index):
+            out[index] = x
+        else:
+            np.add.at(out, index, x)  # plain `out[index] += x` would drop repeated indices
+        return out
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return GetItem.apply(grad_out, index=ctx.index)
+
+
+def _slice_along(axis: int, index: int | slice) -> tuple[Any, ...]:
+    return (slice(None),) * axis + (index,)
+
+
+class Stack(Function):
+    """y = stack(x_1..x_n) along a new axis;   dL/dx_i = dL/dy[..., i, ...]"""
+
+    def forward(ctx, *xs: Array, axis: int = 0) -> Array:
+        shapes = {np.shape(x) for x in xs}
+        if len(shapes) > 1:
+            raise ShapeError(f"stack: all tensors must have the same shape, got {', '.join(fmt_shape(s) for s in shapes)}")
+        ctx.axis = normalize_axes("stack", axis, np.ndim(xs[0]) + 1)[0]
+        return np.stack(xs, axis=ctx.axis)
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, ...]:
+        return tuple(grad_out[_slice_along(ctx.axis, i)] for i in range(grad_out.shape[ctx.axis]))
+
+
+class Concatenate(Function):
+    """y = concatenate(x_1..x_n) along axis;   dL/dx_i = the slice of dL/dy that x_i filled"""
+
+    def forward(ctx, *xs: Array, axis: int = 0) -> Array:
+        ctx.axis = normalize_axes("concatenate", axis, max(np.ndim(xs[0]), 1))[0]
+        try:
+            out = np.concatenate(xs, axis=ctx.axis)
+        except ValueError:
+            raise ShapeError(
+                f"concatenate: shapes {', '.join(fmt_shape(np.shape(x)) for x in xs)} differ outside axis {axis}"
+            ) from None
+        ctx.bounds = np.cumsum([0] + [np.shape(x)[ctx.axis] for x in xs]).tolist()
+        return out
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, ...]:
+        b = ctx.bounds
+        return tuple(grad_out[_slice_along(ctx.axis, slice(b[i], b[i + 1]))] for i in range(len(b) - 1))
+
+
+# ================================================================ matmul
+
+
+class MatMul(Function):
+    """Z = X @ Y (numpy's rules: 1-D operands, batch broadcasting);   dL/dX = dL/dZ @ Y^T,   dL/dY = X^T @ dL/dZ"""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        ctx.save_for_backward(x, y)
+        try:
+            return np.matmul(x, y)
+        except ValueError:
+            pass
+        if np.ndim(x) == 0 or np.ndim(y) == 0:
+            raise ShapeError(f"matmul: cannot multiply {fmt_shape(np.shape(x))} by {fmt_shape(np.shape(y))}; 0-d operands are not matrices")
+        inner_x, inner_y = np.shape(x)[-1], np.shape(y)[-2 if np.ndim(y) > 1 else -1]
+        if inner_x != inner_y:
+            raise ShapeError(
+                f"matmul: cannot multiply {fmt_shape(np.shape(x))} by {fmt_shape(np.shape(y))}; "
+                f"inner dimensions {inner_x} and {inner_y} differ"
+            )
+        broadcast_shape("matmul (batch dimensions)", np.shape(x)[:-2], np.shape(y)[:-2])
+        return np.matmul(x, y)
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, y = ctx.saved_tensors
+        # Treat a 1-D x as a row (1, k) and a 1-D y as a column (k, 1); put the removed axes back in grad_out.
+        x2 = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
+        y2 = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
+        g = grad_out
+        if y.ndim == 1:
+            g = g.unsqueeze(-1)
+        if x.ndim == 1:
+            g = g.unsqueeze(-2)
+        grad_x = grad_y = None
+        if ctx.needs_input_grad[0]:
+            grad_x = g @ y2.transpose(-1, -2)
+            grad_x = grad_x.squeeze(-2) if x.ndim == 1 else grad_x
+        if ctx.needs_input_grad[1]:
+            grad_y = x2.transpose(-1, -2) @ g
+            grad_y = grad_y.squeeze(-1) if y.ndim == 1 else grad_y
+        return grad_x, grad_y
+
+
+# ================================================================ type
+
+
+class Cast(Function):
+    """y = x converted to dtype;   dL/dx = dL/dy converted back to x's dtype"""
+
+    def forward(ctx, x: Array, *, dtype: np.dtype[Any]) -> Array:
+        ctx.in_dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(ctx, grad_out: Tensor) -> Tensor:
+        return grad_out.astype(ctx.in_dtype)
