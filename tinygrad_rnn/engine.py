@@ -77,6 +77,29 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+# ---------------------------------------------------------------- scopes
+# nn layers label what they record (`module="rnn.l0", step=3`), so study tools
+# can fold an unrolled graph by time step. A node keeps the labels in force
+# when it was recorded; costs one attribute store per node.
+
+_no_tags: dict[str, Any] = {}
+
+
+class _Scope:
+    tags: dict[str, Any] = _no_tags
+
+
+@contextmanager
+def scope(**tags: Any) -> Iterator[None]:
+    """Label every node recorded inside the block, e.g. `with scope(module="rnn", step=t):`."""
+    previous = _Scope.tags
+    _Scope.tags = {**previous, **tags}
+    try:
+        yield
+    finally:
+        _Scope.tags = previous
+
+
 # ---------------------------------------------------------------- observers
 # Study tools (tinygrad_rnn.inspect) subscribe here to see each node as it is
 # recorded and each VJP as it runs. The engine itself never depends on them.
@@ -126,11 +149,12 @@ class Function:
         y ──┘
     """
 
-    __slots__ = ("parents", "needs_input_grad", "seq", "_saved", "_output", "__dict__")
+    __slots__ = ("parents", "needs_input_grad", "seq", "tags", "_saved", "_output", "__dict__")
 
     parents: tuple[Tensor | None, ...] | None
     needs_input_grad: tuple[bool, ...]
     seq: int
+    tags: dict[str, Any]
 
     def forward(ctx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(ctx).__name__} defines no forward()")
@@ -152,6 +176,7 @@ class Function:
         if record:
             ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
             ctx.seq = next(_sequence)
+            ctx.tags = _Scope.tags
             if ctx._saved:
                 ctx._saved = tuple(_resolve_saved(v, out_data, args) for v in ctx._saved)
                 if _OUTPUT in ctx._saved:
