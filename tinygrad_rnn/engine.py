@@ -25,16 +25,12 @@ import itertools
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ContextDecorator, contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .errors import DTypeError, GradientError, fmt_shape
 from .shapes import unbroadcast_axes
-
-if TYPE_CHECKING:
-    from .tensor import Tensor
-
 
 # ---------------------------------------------------------------- grad mode
 
@@ -164,13 +160,12 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
-        from .tensor import Tensor  # tensor.py imports this module; import at call time
-
         ctx = cls.__new__(cls)
         ctx._saved = ()
-        needs = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
-        ctx.needs_input_grad = needs
-        out_data = np.asarray(cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs))
+        needs = ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+        out_data = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        if type(out_data) is not np.ndarray:
+            out_data = np.asarray(out_data)
         record = _GradMode.enabled and True in needs and out_data.dtype.kind in "fc"
         out = Tensor._make(out_data, ctx if record else None)
         if record:
@@ -193,8 +188,6 @@ class Function:
     @property
     def saved_tensors(ctx) -> tuple[Tensor, ...]:
         """The saved values as Tensors (inputs and output are the live, differentiable ones)."""
-        from .tensor import Tensor
-
         if ctx.parents is None:
             raise _freed_error(ctx)
         out = []
@@ -317,8 +310,6 @@ def backward(
 
 def _call_backward(node: Function, grad_out: Tensor) -> tuple[Tensor | None, ...]:
     """Run one VJP, and bring each gradient to its input's shape and dtype (or fail naming the op)."""
-    from .tensor import Tensor
-
     assert node.parents is not None
     raw = type(node).backward(node, grad_out)
     grads = raw if isinstance(raw, tuple | list) else (raw,)
@@ -368,8 +359,6 @@ def grad(
     >>> dx.numpy()
     array([2., 4., 6.])
     """
-    from .tensor import Tensor
-
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
@@ -403,8 +392,6 @@ def grad(
 
 def seed_gradient(op: str, root: Tensor, grad: Any) -> Tensor:
     """dL/d(root) to start from: 1 for a scalar root, else the caller's `grad` (checked)."""
-    from .tensor import Tensor
-
     if not root.requires_grad:
         raise GradientError(
             f"{op}: the tensor of shape {fmt_shape(root.shape)} does not require grad and has no graph; "
@@ -444,3 +431,8 @@ def _observing(
             forward_observers.remove(forward)
         if backward is not None:
             backward_observers.remove(backward)
+
+
+# tensor.py imports this module and this module needs Tensor at run time; importing
+# it last, once everything above exists, lets either module be imported first.
+from .tensor import Tensor  # noqa: E402
