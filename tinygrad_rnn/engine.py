@@ -145,12 +145,13 @@ class Function:
         y ──┘
     """
 
-    __slots__ = ("parents", "needs_input_grad", "seq", "tags", "_saved", "_output", "__dict__")
+    __slots__ = ("__dict__", "_output", "_saved", "needs_input_grad", "parents", "seq", "tags")
 
     parents: tuple[Tensor | None, ...] | None
     needs_input_grad: tuple[bool, ...]
     seq: int
     tags: dict[str, Any]
+    _output: weakref.ref[Tensor]
 
     def forward(ctx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(ctx).__name__} defines no forward()")
@@ -163,7 +164,8 @@ class Function:
         ctx = cls.__new__(cls)
         ctx._saved = ()
         needs = ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-        out_data = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        # `raw`: a ufunc on 0-d arrays returns a numpy scalar, which asarray copies; saved, it is still the output.
+        out_data = raw = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
         if type(out_data) is not np.ndarray:
             out_data = np.asarray(out_data)
         record = _GradMode.enabled and True in needs and out_data.dtype.kind in "fc"
@@ -173,10 +175,12 @@ class Function:
             ctx.seq = next(_sequence)
             ctx.tags = _Scope.tags
             if ctx._saved:
-                ctx._saved = tuple(_resolve_saved(v, out_data, args) for v in ctx._saved)
-                if _OUTPUT in ctx._saved:
-                    # A weak reference: the output holds its node, so a strong one would be a cycle.
-                    ctx._output = weakref.ref(out)
+                ctx._saved = tuple(_OUTPUT if v is raw else _resolve_saved(v, out_data, args) for v in ctx._saved)
+                for value in ctx._saved:  # not `_OUTPUT in`: that compares with ==, elementwise on a saved array
+                    if value is _OUTPUT:
+                        # A weak reference: the output holds its node, so a strong one would be a cycle.
+                        ctx._output = weakref.ref(out)
+                        break
             for observe in forward_observers:
                 observe(ctx, out)
         return out
@@ -190,7 +194,7 @@ class Function:
         """The saved values as Tensors (inputs and output are the live, differentiable ones)."""
         if ctx.parents is None:
             raise _freed_error(ctx)
-        out = []
+        out: list[Any] = []  # Tensors; Any because a weak reference to the output is typed Tensor | None
         for value in ctx._saved:
             if value is _OUTPUT:
                 out.append(ctx._output())
@@ -244,7 +248,7 @@ def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
     """Every non-leaf tensor reachable from `roots`, earliest-recorded first."""
     seen: set[int] = set()
     stack = [t for t in roots if t._node is not None]
-    order = []
+    order: list[Tensor] = []
     while stack:
         tensor = stack.pop()
         node = tensor._node
@@ -270,11 +274,13 @@ def backward(
     retain_graph: bool = False,
     create_graph: bool = False,
     capture: Sequence[Tensor] = (),
+    fill_retained: bool = True,
 ) -> dict[Tensor, Tensor]:
     """Propagate `seeds` (dL/d root) back through the tape; return dL/d leaf for every leaf reached.
 
     Tensors in `capture` also get their gradient in the result, leaf or not.
-    Non-leaf tensors marked with `retain_grad()` get `.grad` set on the way.
+    Non-leaf tensors marked with `retain_grad()` get `.grad` set on the way,
+    unless `fill_retained=False` (`grad()` promises to leave every `.grad` alone).
     """
     grads: dict[Tensor, Tensor] = {}
     for root, seed in zip(roots, seeds, strict=True):
@@ -292,7 +298,7 @@ def backward(
                 grad_out = tensor._run_hooks(grad_out)
                 if id(tensor) in wanted:
                     captured[tensor] = grad_out
-                if tensor._retains_grad:
+                if fill_retained and tensor._retains_grad:
                     tensor._accumulate_grad(grad_out, create_graph)
                 grads_in = _call_backward(node, grad_out)
                 for observe in backward_observers:
@@ -377,6 +383,7 @@ def grad(
         retain_graph=create_graph if retain_graph is None else retain_graph,
         create_graph=create_graph,
         capture=ins,
+        fill_retained=False,
     )
     result = []
     for i, t in enumerate(ins):

@@ -12,12 +12,19 @@ each primitive keeps its forward and its VJP side by side.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import DTypeError, GradientError, ShapeError, fmt_shape
+
+if TYPE_CHECKING:
+    from .engine import Function
+
+if TYPE_CHECKING:
+    from .engine import Function
 
 
 class Tensor:
@@ -35,6 +42,7 @@ class Tensor:
 
     data: np.ndarray
     grad: Any  # np.ndarray | Tensor | None, see the module docstring
+    _node: Function | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
@@ -166,6 +174,15 @@ class Tensor:
         for hook in self._hooks or ():
             replaced = hook(grad)
             if replaced is not None:
+                replaced = replaced if isinstance(replaced, Tensor) else Tensor(replaced)
+                # Checked here: a leaf would store the wrong shape silently, and for a non-leaf the
+                # next VJP's shape check would blame that op instead of the hook.
+                if replaced.shape != self.shape:
+                    raise GradientError(
+                        f"register_hook: {getattr(hook, '__qualname__', 'a hook')} returned a gradient of shape "
+                        f"{fmt_shape(replaced.shape)} for a tensor of shape {fmt_shape(self.shape)}; "
+                        "a hook may change the gradient's values, not its shape"
+                    )
                 grad = replaced
         return grad
 
@@ -323,7 +340,8 @@ class Tensor:
     def minimum(self, other: Any) -> Tensor:
         return ops.Minimum.apply(self, self._operand(other))
 
-    def clip(self, min: float | None = None, max: float | None = None) -> Tensor:
+    # builtins.float: inside this class body, `float` names the method Tensor.float.
+    def clip(self, min: builtins.float | None = None, max: builtins.float | None = None) -> Tensor:
         """Limit values to [min, max]; the gradient passes only where x was inside."""
         return ops.Clip.apply(self, low=min, high=max)
 
