@@ -23,9 +23,6 @@ from .errors import DTypeError, GradientError, ShapeError, fmt_shape
 if TYPE_CHECKING:
     from .engine import Function
 
-if TYPE_CHECKING:
-    from .engine import Function
-
 
 class Tensor:
     """An n-dimensional array that can record the operations applied to it.
