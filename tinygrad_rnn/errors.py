@@ -43,6 +43,14 @@ class GradcheckError(TinygradRNNError, AssertionError):
         self.report = report
 
 
+class ArgumentError(TinygradRNNError, ValueError):
+    """An argument value the function cannot use: a negative learning rate, an unknown reduction, lag >= T."""
+
+
+class CheckpointError(TinygradRNNError, ValueError):
+    """A file or state dict that cannot be read, or that does not fit what it is loaded into."""
+
+
 def fmt_shape(shape: tuple[int, ...]) -> str:
     """Format a shape the way numpy prints it: (3,), (2, 4), () for a scalar."""
     return str(tuple(int(n) for n in shape))
