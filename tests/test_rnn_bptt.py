@@ -1,0 +1,336 @@
+"""Backpropagation through time, checked: the tape's gradients of RNN, LSTM and GRU against finite differences.
+
+Every gradient here is compared with a float64 central difference,
+(L(θ + εe_i) - L(θ - εe_i)) / 2ε, for every element of every parameter, of
+the input and of the initial state. The loss is a random projection of all
+outputs, L = Σ R ⊙ output + Σ S ⊙ h_n (+ Σ U ⊙ c_n), so that every output
+element reaches the loss with its own weight. Also here: parameter sharing
+(dL/dW_hh is the sum of per-step contributions), the engine's time-step
+labels, and truncated BPTT (its semantics, and memory that depends on k, not T).
+"""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import engine
+from tinygrad_rnn.gradcheck import gradcheck
+from tinygrad_rnn.nn.module import Module
+from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, tbptt_chunks
+from tinygrad_rnn.tensor import Tensor
+
+LAYERS: dict[str, Any] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
+CELLS: dict[str, Any] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+def examples(n: int) -> int:
+    """n Hypothesis examples under the `ci` profile (30 by default), scaled for `dev` and `thorough`."""
+    return max(1, n * settings().max_examples // 30)
+
+
+def central_difference_check(
+    loss_fn: Callable[[], Tensor], tensors: dict[str, Tensor], eps: float = 1e-6, rtol: float = 1e-6, atol: float = 1e-9
+) -> None:
+    """Compare d loss_fn() / d t from backward() with central differences, for every element of every t.
+
+    `loss_fn` reads the tensors' current `.data`, so a perturbed copy is
+    rebound to `.data` for each evaluation (nothing is mutated in place).
+    """
+    for t in tensors.values():
+        t.grad = None
+    loss_fn().backward()
+    for name, t in tensors.items():
+        analytic = np.zeros(t.shape) if t.grad is None else np.asarray(t.grad)
+        base = t.data
+        numeric = np.zeros(t.shape)
+        with tg.no_grad():
+            for index in np.ndindex(*t.shape):
+                values = []
+                for step in (eps, -eps):
+                    moved = base.copy()
+                    moved[index] += step
+                    t.data = moved
+                    values.append(loss_fn().item())
+                numeric[index] = (values[0] - values[1]) / (2 * eps)
+        t.data = base
+        np.testing.assert_allclose(analytic, numeric, rtol=rtol, atol=atol, err_msg=f"dL/d{name}")
+
+
+@st.composite
+def recurrent_cases(draw: st.DrawFn, max_steps: int = 8) -> dict[str, Any]:
+    """A small layer configuration, a padded batch and optionally lengths and an initial state."""
+    steps = draw(st.integers(1, max_steps), label="T")
+    batch = draw(st.integers(1, 3), label="B")
+    use_lengths = draw(st.booleans(), label="use_lengths")
+    lengths = (
+        draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch), label="lengths") if use_lengths else None
+    )
+    return {
+        "steps": steps,
+        "batch": batch,
+        "input_size": draw(st.integers(1, 3), label="D"),
+        "hidden_size": draw(st.integers(1, 3), label="H"),
+        "num_layers": draw(st.integers(1, 2), label="num_layers"),
+        "bias": draw(st.booleans(), label="bias"),
+        "with_h0": draw(st.booleans(), label="with_h0"),
+        "lengths": lengths,
+        "seed": draw(st.integers(0, 2**32 - 1), label="seed"),
+    }
+
+
+def build(kind: str, case: dict[str, Any]) -> tuple[Module, dict[str, Tensor], Callable[[], Tensor]]:
+    """The layer, every tensor to differentiate (parameters, x, h0/c0), and the projected loss."""
+    rng = np.random.default_rng(case["seed"])
+    steps, batch, size = case["steps"], case["batch"], case["hidden_size"]
+    layers = case["num_layers"]
+    layer = LAYERS[kind](case["input_size"], size, num_layers=layers, bias=case["bias"], rng=rng)
+    x = Tensor(rng.standard_normal((steps, batch, case["input_size"])), requires_grad=True)
+    tensors: dict[str, Tensor] = dict(layer.named_parameters())
+    tensors["x"] = x
+    states = [Tensor(0.5 * rng.standard_normal((layers, batch, size)), requires_grad=True) for _ in range(2)]
+    if case["with_h0"]:
+        tensors["h0"] = states[0]
+        if kind == "lstm":
+            tensors["c0"] = states[1]
+    hx: Any = None
+    if case["with_h0"]:
+        hx = (states[0], states[1]) if kind == "lstm" else states[0]
+    r_out = rng.standard_normal((steps, batch, size))
+    r_h, r_c = rng.standard_normal((2, layers, batch, size))
+
+    def loss() -> Tensor:
+        output, final = layer(x, hx, lengths=case["lengths"])
+        h_n, c_n = final if kind == "lstm" else (final, None)
+        total = (output * r_out).sum() + (h_n * r_h).sum()
+        return total + (c_n * r_c).sum() if c_n is not None else total
+
+    return layer, tensors, loss
+
+
+# ---------------------------------------------------------------- gradients against finite differences
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@settings(max_examples=examples(12))
+@given(case=recurrent_cases())
+def test_bptt_gradients_match_central_differences(kind: str, case: dict[str, Any]) -> None:
+    """Every parameter of every layer, the input and the initial state, with and without lengths."""
+    _, tensors, loss = build(kind, case)
+    central_difference_check(loss, tensors)
+
+
+@settings(max_examples=examples(8))
+@given(case=recurrent_cases(max_steps=5))
+def test_relu_rnn_gradients_match_central_differences(case: dict[str, Any]) -> None:
+    """relu has a kink at 0; a random pre-activation lands within ε of it with probability ~1e-6."""
+    rng = np.random.default_rng(case["seed"])
+    layer = RNN(case["input_size"], case["hidden_size"], num_layers=case["num_layers"], nonlinearity="relu", rng=rng)
+    x = Tensor(rng.standard_normal((case["steps"], case["batch"], case["input_size"])), requires_grad=True)
+    r = rng.standard_normal((case["steps"], case["batch"], case["hidden_size"]))
+
+    def loss() -> Tensor:
+        return (layer(x, lengths=case["lengths"])[0] * r).sum()
+
+    central_difference_check(loss, {**dict(layer.named_parameters()), "x": x})
+
+
+def test_library_gradcheck_agrees_on_the_full_jacobian_of_output_and_state() -> None:
+    """tg.gradcheck (full Jacobian, vector outputs) on an LSTM with lengths, as a second, independent checker."""
+    rng = np.random.default_rng(3)
+    layer = LSTM(2, 3, num_layers=2, rng=rng)
+    x = Tensor(rng.standard_normal((4, 2, 2)), requires_grad=True)
+    h0 = Tensor(rng.standard_normal((2, 2, 3)), requires_grad=True)
+    c0 = Tensor(rng.standard_normal((2, 2, 3)), requires_grad=True)
+
+    def fn(x: Tensor, h0: Tensor, c0: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        output, (h_n, c_n) = layer(x, (h0, c0), lengths=[4, 2])
+        return output, h_n, c_n
+
+    assert gradcheck(fn, (x, h0, c0), atol=1e-8, rtol=1e-6)
+
+
+def test_the_check_fails_for_a_wrong_gradient() -> None:
+    """The helper can fail: with a gradient hook that doubles dL/dW_hh, it must complain."""
+    rng = np.random.default_rng(0)
+    layer = RNN(2, 2, rng=rng)
+    layer.weight_hh_l0.register_hook(lambda g: g * 2.0)
+    x = Tensor(rng.standard_normal((3, 1, 2)))
+    with pytest.raises(AssertionError, match="dL/dweight_hh_l0"):
+        central_difference_check(lambda: layer(x)[0].sum(), dict(layer.named_parameters()))
+
+
+# ---------------------------------------------------------------- parameter sharing
+
+
+def _copy_cell(kind: str, layer: Any) -> Any:
+    cell = CELLS[kind](layer.input_size, layer.hidden_size, rng=0)
+    cell.load_state_dict(
+        {name: value for name, value in zip(cell.state_dict(), layer.state_dict().values(), strict=True)}
+    )
+    return cell
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@settings(max_examples=examples(10))
+@given(steps=st.integers(1, 6), batch=st.integers(1, 3), seed=st.integers(0, 2**32 - 1))
+def test_dW_hh_is_the_sum_of_per_step_contributions(kind: str, steps: int, batch: int, seed: int) -> None:
+    """Unroll the same recurrence with one cell *per step*, each holding its own copy of the weights.
+
+    Each copy's gradient is that step's contribution alone; the layer, which
+    uses one W_hh at every step, must get exactly their sum (and the same outputs).
+    """
+    rng = np.random.default_rng(seed)
+    layer = LAYERS[kind](2, 3, rng=rng)
+    x = rng.standard_normal((steps, batch, 2))
+    r = rng.standard_normal((steps, batch, 3))
+    output, _ = layer(x)
+    (output * r).sum().backward()
+
+    cells = [_copy_cell(kind, layer) for _ in range(steps)]
+    state: Any = None
+    outputs = []
+    for t, cell in enumerate(cells):
+        state = cell(x[t], state)
+        outputs.append(state[0] if kind == "lstm" else state)
+    (tg.stack(outputs) * r).sum().backward()
+
+    np.testing.assert_allclose(tg.stack(outputs).numpy(), output.numpy(), rtol=1e-13, atol=1e-14)
+    per_step = np.stack([cell.weight_hh.grad for cell in cells])
+    np.testing.assert_allclose(per_step.sum(axis=0), layer.weight_hh_l0.grad, rtol=1e-12, atol=1e-14)
+    if steps > 1:  # the contributions really are different terms, not one term counted T times
+        assert not np.allclose(per_step[0], per_step[-1])
+
+
+def test_per_step_contribution_is_pre_activation_grad_times_previous_state() -> None:
+    """dL/dW_hh = Σ_t (dL/da_t)^T h_{t-1}, read off an unrolled tape with retain_grad on each a_t."""
+    rng = np.random.default_rng(1)
+    w_ih = Tensor(rng.standard_normal((3, 2)), requires_grad=True)
+    w_hh = Tensor(rng.standard_normal((3, 3)), requires_grad=True)
+    x = rng.standard_normal((4, 2, 2))
+    h = Tensor(np.zeros((2, 3)))
+    pre, prev = [], []
+    for t in range(4):
+        a = x[t] @ w_ih.T + h @ w_hh.T
+        a.retain_grad()
+        pre.append(a)
+        prev.append(h)
+        h = a.tanh()
+    (h * h).sum().backward()
+    contributions = sum(a.grad.T @ p.numpy() for a, p in zip(pre, prev, strict=True))
+    np.testing.assert_allclose(w_hh.grad, contributions, rtol=1e-13, atol=1e-15)
+
+
+# ---------------------------------------------------------------- time-step labels on the tape
+
+
+def test_every_step_is_recorded_in_a_scope_naming_layer_and_step() -> None:
+    tags: list[dict[str, Any]] = []
+    layer = GRU(2, 3, num_layers=2, rng=0)
+    x = Tensor(np.ones((4, 1, 2)))
+    with engine._observing(forward=lambda node, out: tags.append(dict(node.tags))):
+        layer(x)
+    stepped = {(t["module"], t["step"]) for t in tags if "step" in t}
+    assert stepped == {(f"gru.l{k}", t) for k in range(2) for t in range(4)}
+    # Only the per-forward transposes and the final stacking live outside the steps.
+    assert sum("step" not in t for t in tags) <= 2 * 2 + 2
+
+
+# ---------------------------------------------------------------- truncated BPTT
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+@settings(max_examples=examples(10))
+@given(steps=st.integers(1, 12), k=st.integers(1, 5), seed=st.integers(0, 2**32 - 1))
+def test_tbptt_carries_values_and_cuts_gradients(kind: str, steps: int, k: int, seed: int) -> None:
+    """Chunk outputs equal the full pass; the gradient of each chunk is that chunk's own, from a constant start."""
+    rng = np.random.default_rng(seed)
+    layer = LAYERS[kind](2, 3, rng=rng)
+    x = rng.standard_normal((steps, 2, 2))
+    r = rng.standard_normal((steps, 2, 3))
+    full, _ = layer(x)
+    chunks = list(tbptt_chunks(layer, x, k))
+    assert [(c.start, c.stop) for c in chunks] == [(s, min(s + k, steps)) for s in range(0, steps, k)]
+    np.testing.assert_allclose(np.concatenate([c.output.numpy() for c in chunks]), full.numpy(), rtol=1e-14)
+    for c in chunks:
+        (c.output * r[c.start : c.stop]).sum().backward()
+    truncated = layer.weight_hh_l0.grad
+    # The same gradient by definition: each chunk separately, started from the true state, held constant.
+    layer.zero_grad()
+    for c in chunks:
+        start: Any = None
+        if c.start > 0:
+            prefix = layer(x[: c.start])[1]
+            start = tuple(s.detach() for s in prefix) if kind == "lstm" else prefix.detach()
+        (layer(x[c.start : c.stop], start)[0] * r[c.start : c.stop]).sum().backward()
+    np.testing.assert_allclose(truncated, layer.weight_hh_l0.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_tbptt_with_one_chunk_is_full_bptt_and_with_short_chunks_is_not() -> None:
+    rng = np.random.default_rng(0)
+    layer = RNN(2, 3, rng=rng)
+    x, r = rng.standard_normal((6, 1, 2)), rng.standard_normal((6, 1, 3))
+
+    def grad_with(k: int) -> np.ndarray:
+        layer.zero_grad()
+        for c in tbptt_chunks(layer, x, k):
+            (c.output * r[c.start : c.stop]).sum().backward()
+        return np.array(layer.weight_hh_l0.grad)
+
+    layer.zero_grad()
+    (layer(x)[0] * r).sum().backward()
+    full = np.array(layer.weight_hh_l0.grad)
+    np.testing.assert_allclose(grad_with(6), full, rtol=1e-14)
+    assert not np.allclose(grad_with(2), full)
+
+
+def test_tbptt_batch_first_and_bad_k() -> None:
+    layer = GRU(2, 3, batch_first=True, rng=0)
+    x = np.random.default_rng(0).standard_normal((2, 7, 2))
+    chunks = list(tbptt_chunks(layer, x, 3))
+    assert [c.output.shape for c in chunks] == [(2, 3, 3), (2, 3, 3), (2, 1, 3)]
+    np.testing.assert_allclose(np.concatenate([c.output.numpy() for c in chunks], axis=1), layer(x)[0].numpy())
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        next(tbptt_chunks(layer, x, 0))
+
+
+def _peak_bytes(layer: RNN, x: np.ndarray, k: int | None) -> int:
+    """Peak traced memory of one training pass: chunks of k steps (or full BPTT for None), backward each.
+
+    The cycle collector is off while measuring, so the peak cannot depend on when
+    it happens to run (and a graph that only a collection could free would show up).
+    """
+    gc.collect()
+    gc.disable()
+    tracemalloc.start()
+    try:
+        if k is None:
+            layer(x)[0].sum().backward()
+        else:
+            for chunk in tbptt_chunks(layer, x, k):
+                chunk.output.sum().backward()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        gc.enable()
+
+
+def test_tbptt_peak_memory_depends_on_k_not_on_T() -> None:
+    """T = 2000 and T = 4000 in chunks of k = 50 peak at about the same memory; full BPTT grows with T."""
+    layer = RNN(4, 8, rng=0)
+    rng = np.random.default_rng(0)
+    short, long = rng.standard_normal((2000, 1, 4)), rng.standard_normal((4000, 1, 4))  # allocated before tracing
+    _peak_bytes(layer, short[:100], 50)  # warm-up: first-call allocations (caches, imports) are not the point
+    chunked_short, chunked_long = _peak_bytes(layer, short, 50), _peak_bytes(layer, long, 50)
+    full_short, full_long = _peak_bytes(layer, short[:250], None), _peak_bytes(layer, short[:500], None)
+    assert chunked_long < 1.1 * chunked_short, (chunked_short, chunked_long)
+    assert full_long > 1.8 * full_short, (full_short, full_long)  # full BPTT keeps all T steps alive
+    assert full_short > 2 * chunked_long, (full_short, chunked_long)  # 250 full steps cost more than 4000 chunked
