@@ -5,9 +5,12 @@ walk), ops.py (each primitive with its VJP), shapes.py (broadcasting), then
 gradcheck.py, nn.py and docs/index.md.
 """
 
+from . import data, inspect, nn, optim, reference
 from .engine import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .errors import (
     AnomalyError,
+    ArgumentError,
+    CheckpointError,
     DTypeError,
     GradcheckError,
     GradientError,
@@ -15,12 +18,17 @@ from .errors import (
     ShapeError,
     TinygradRNNError,
 )
+from .gradcheck import gradcheck, gradgradcheck
+from .inspect import trace
+from .serialization import load, save
 from .tensor import Tensor, cat, concatenate, maximum, minimum, ones, split, stack, where, zeros
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AnomalyError",
+    "ArgumentError",
+    "CheckpointError",
     "DTypeError",
     "Function",
     "GradcheckError",
@@ -31,16 +39,26 @@ __all__ = [
     "TinygradRNNError",
     "cat",
     "concatenate",
+    "data",
     "enable_grad",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
+    "inspect",
     "is_grad_enabled",
+    "load",
     "maximum",
     "minimum",
+    "nn",
     "no_grad",
     "ones",
+    "optim",
+    "reference",
+    "save",
     "set_grad_enabled",
     "split",
     "stack",
+    "trace",
     "where",
     "zeros",
 ]

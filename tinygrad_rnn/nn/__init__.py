@@ -1,9 +1,31 @@
 """tinygrad_rnn.nn — layers composed from tensor operations. No layer writes a backward pass.
 
-Read module.py (Parameter, Module), then the layers, then recurrent.py, where an
-RNN is a Python for-loop over a cell and BPTT is the engine's ordinary backward.
+Read module.py (Parameter, Module), layers.py (Linear), then recurrent.py, where
+an RNN is a Python for-loop over a cell and BPTT is the engine's ordinary
+backward. functional.py holds the losses, utils.py the gradient clipping.
 """
 
+from . import functional, init, utils
+from .layers import Linear
 from .module import Module, ModuleList, Parameter
+from .recurrent import GRU, LSTM, RNN, Chunk, GRUCell, LSTMCell, RNNCell, detach_state, pad_sequence, tbptt_chunks
 
-__all__ = ["Module", "ModuleList", "Parameter"]
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Chunk",
+    "GRUCell",
+    "LSTMCell",
+    "Linear",
+    "Module",
+    "ModuleList",
+    "Parameter",
+    "RNNCell",
+    "detach_state",
+    "functional",
+    "init",
+    "pad_sequence",
+    "tbptt_chunks",
+    "utils",
+]
