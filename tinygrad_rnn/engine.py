@@ -101,7 +101,7 @@ def scope(**tags: Any) -> Iterator[None]:
 # recorded and each VJP as it runs. The engine itself never depends on them.
 
 forward_observers: list[Callable[[Function, Tensor], None]] = []
-backward_observers: list[Callable[[Function, Tensor, tuple[Tensor | None, ...]], None]] = []
+backward_observers: list[Callable[[Function, tuple[Tensor, ...], tuple[Tensor | None, ...]], None]] = []
 
 
 # ---------------------------------------------------------------- Function
@@ -109,6 +109,7 @@ backward_observers: list[Callable[[Function, Tensor, tuple[Tensor | None, ...]],
 
 _sequence = itertools.count()
 _OUTPUT = object()  # marks "the output of this node" among saved values
+_NOTHING: tuple[bool, ...] = ()  # needs_input_grad of a node that records nothing
 
 
 class Function:
@@ -133,10 +134,17 @@ class Function:
     broadcast result is summed back to the input's shape by the engine, so
     ops never undo broadcasting themselves.
 
+    A `forward` that returns a tuple of arrays makes a node with several
+    outputs: `apply` returns a tuple of Tensors, and `backward` receives one
+    gradient per output (zeros for an output that no gradient reached).
+
     Save inputs or the output by passing the very array `forward` received or
     returned: `saved_tensors` hands them back as the live Tensors, so the VJP
     stays differentiable (higher-order gradients). Any other saved array
-    comes back as a constant.
+    comes back as a constant. The arrays of saved inputs that require grad
+    become read-only, so an in-place write cannot silently change a gradient;
+    rebind `.data` instead (as the optimizers do) and recorded graphs keep
+    the values they saw.
 
     The graph after `z = x * y`::
 
@@ -145,42 +153,50 @@ class Function:
         y ──┘
     """
 
-    __slots__ = ("__dict__", "_output", "_saved", "needs_input_grad", "parents", "seq", "tags")
+    __slots__ = ("__dict__", "_output", "_saved", "needs_input_grad", "outputs", "parents", "seq", "tags")
 
-    parents: tuple[Tensor | None, ...] | None
+    parents: tuple[Any, ...] | None  # the positional arguments: Tensors, or anything else passed through
     needs_input_grad: tuple[bool, ...]
     seq: int
     tags: dict[str, Any]
+    outputs: tuple[weakref.ref[Tensor], ...] | None  # only for a node with several outputs
+    output_meta: list[tuple[tuple[int, ...], np.dtype[Any]]]  # their shapes and dtypes, likewise
     _output: weakref.ref[Tensor]
 
     def forward(ctx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(ctx).__name__} defines no forward()")
 
-    def backward(ctx, grad_out: Tensor) -> Any:
+    def backward(ctx, grad_out: Tensor) -> Any:  # a node with several outputs gets one argument per output
         raise NotImplementedError(f"{type(ctx).__name__} defines no backward()")
 
     @classmethod
-    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+    def apply(cls, *args: Any, **kwargs: Any) -> Any:
         ctx = cls.__new__(cls)
         ctx._saved = ()
-        needs = ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-        # `raw`: a ufunc on 0-d arrays returns a numpy scalar, which asarray copies; saved, it is still the output.
-        out_data = raw = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
-        if type(out_data) is not np.ndarray:
-            out_data = np.asarray(out_data)
-        record = _GradMode.enabled and True in needs and out_data.dtype.kind in "fc"
-        out = Tensor._make(out_data, ctx if record else None)
-        if record:
-            ctx.parents = tuple(a if isinstance(a, Tensor) else None for a in args)
-            ctx.seq = next(_sequence)
-            ctx.tags = _Scope.tags
-            if ctx._saved:
-                ctx._saved = tuple(_OUTPUT if v is raw else _resolve_saved(v, out_data, args) for v in ctx._saved)
-                for value in ctx._saved:  # not `_OUTPUT in`: that compares with ==, elementwise on a saved array
-                    if value is _OUTPUT:
-                        # A weak reference: the output holds its node, so a strong one would be a cycle.
-                        ctx._output = weakref.ref(out)
-                        break
+        # Under no_grad (and so inside every plain backward pass) nothing is recorded: skip the bookkeeping.
+        needs = ctx.needs_input_grad = (
+            tuple([isinstance(a, Tensor) and a.requires_grad for a in args]) if _GradMode.enabled else _NOTHING
+        )
+        raw = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        if type(raw) is tuple:
+            return _apply_several(ctx, raw, args)
+        # A ufunc on 0-d arrays returns a numpy scalar; asarray makes a new array, but `raw` is still the output.
+        out_data = raw if type(raw) is np.ndarray else np.asarray(raw)
+        if not (True in needs and out_data.dtype.kind in "fc"):
+            return Tensor._make(out_data, None)
+        out = Tensor._make(out_data, ctx)
+        ctx.parents = args
+        ctx.outputs = None
+        ctx.seq = next(_sequence)
+        ctx.tags = _Scope.tags
+        if ctx._saved:
+            ctx._saved = saved = tuple([_OUTPUT if v is raw else _resolve_saved(v, args) for v in ctx._saved])
+            for value in saved:  # not `_OUTPUT in saved`: that compares with ==, elementwise on a saved array
+                if value is _OUTPUT:
+                    # A weak reference: the output holds its node, so a strong one would be a cycle.
+                    ctx._output = weakref.ref(out)
+                    break
+        if forward_observers:
             for observe in forward_observers:
                 observe(ctx, out)
         return out
@@ -198,7 +214,7 @@ class Function:
         for value in ctx._saved:
             if value is _OUTPUT:
                 out.append(ctx._output())
-            elif isinstance(value, tuple):  # (input Tensor, the array forward saw)
+            elif type(value) is tuple:  # (input Tensor, the array forward saw)
                 tensor, array = value
                 if tensor.data is array:
                     out.append(tensor)
@@ -209,9 +225,9 @@ class Function:
                         "describes it; create_graph=True cannot differentiate through it. Run the forward pass again."
                     )
                 else:
-                    out.append(Tensor(array))  # the values forward used: first-order grads stay exact
+                    out.append(Tensor._make(array, None))  # the values forward used: first-order grads stay exact
             else:
-                out.append(Tensor(value))
+                out.append(Tensor._make(np.asarray(value), None))
         return tuple(out)
 
     @property
@@ -225,11 +241,29 @@ class Function:
         ctx._saved = ()
 
 
-def _resolve_saved(value: Any, out_data: np.ndarray, args: tuple[Any, ...]) -> Any:
-    if value is out_data:
-        return _OUTPUT
+def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    """The rest of `Function.apply` for a forward that returned several arrays."""
+    arrays = [np.asarray(a) for a in raw]
+    record = True in ctx.needs_input_grad and all(a.dtype.kind in "fc" for a in arrays)
+    outs = tuple(Tensor._make(a, ctx if record else None) for a in arrays)
+    if record:
+        ctx.parents = args
+        ctx.outputs = tuple(weakref.ref(t) for t in outs)
+        ctx.seq = next(_sequence)
+        ctx.tags = _Scope.tags
+        ctx._saved = tuple([_resolve_saved(v, args) for v in ctx._saved])  # saved outputs come back as constants
+        ctx.output_meta = [(a.shape, a.dtype) for a in arrays]  # for zeros when an output got no gradient
+        for observe in forward_observers:
+            for out in outs:
+                observe(ctx, out)
+    return outs
+
+
+def _resolve_saved(value: Any, args: tuple[Any, ...]) -> Any:
     for a in args:
-        if getattr(a, "data", None) is value:
+        if isinstance(a, Tensor) and a.data is value:
+            if a.requires_grad:
+                value.flags.writeable = False  # an in-place write would silently change this node's gradient
             return (a, value)
     return value
 
@@ -245,7 +279,7 @@ def _freed_error(node: Function) -> GradientError:
 
 
 def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
-    """Every non-leaf tensor reachable from `roots`, earliest-recorded first."""
+    """One output tensor of every node reachable from `roots`, earliest-recorded first."""
     seen: set[int] = set()
     stack = [t for t in roots if t._node is not None]
     order: list[Tensor] = []
@@ -258,7 +292,7 @@ def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
         if node.parents is None:
             raise _freed_error(node)
         order.append(tensor)
-        stack.extend(p for p in node.parents if p is not None and p._node is not None)
+        stack.extend([p for p in node.parents if isinstance(p, Tensor) and p._node is not None])
     order.sort(key=_seq)
     return order
 
@@ -284,7 +318,7 @@ def backward(
     """
     grads: dict[Tensor, Tensor] = {}
     for root, seed in zip(roots, seeds, strict=True):
-        _accumulate(grads, root, seed)
+        _accumulate(grads, root, seed, create_graph)
     captured: dict[Tensor, Tensor] = {}
     wanted = {id(t) for t in capture}
     order = topological_order(roots)
@@ -293,60 +327,88 @@ def backward(
             tensor = order.pop()  # latest first; popping also lets each tensor be freed once used
             node = tensor._node
             assert node is not None and node.parents is not None
-            grad_out = grads.pop(tensor, None)
-            if grad_out is not None:
-                grad_out = tensor._run_hooks(grad_out)
-                if id(tensor) in wanted:
-                    captured[tensor] = grad_out
-                if fill_retained and tensor._retains_grad:
-                    tensor._accumulate_grad(grad_out, create_graph)
-                grads_in = _call_backward(node, grad_out)
-                for observe in backward_observers:
-                    observe(node, grad_out, grads_in)
+            outputs = (tensor,) if node.outputs is None else tuple(ref() for ref in node.outputs)
+            grad_outs = [grads.pop(out, None) if out is not None else None for out in outputs]
+            if any(g is not None for g in grad_outs):
+                for i, out in enumerate(outputs):
+                    if out is None or grad_outs[i] is None:
+                        continue
+                    if out._hooks:
+                        grad_outs[i] = out._run_hooks(grad_outs[i])  # type: ignore[arg-type]  # not None here
+                    if wanted and id(out) in wanted:
+                        captured[out] = grad_outs[i]  # type: ignore[assignment]
+                    if fill_retained and out._retains_grad:
+                        out._accumulate_grad(grad_outs[i], create_graph)  # type: ignore[arg-type]
+                if node.outputs is not None:  # an output that no gradient reached contributes zeros
+                    grad_outs = [
+                        g if g is not None else _zeros(m) for g, m in zip(grad_outs, node.output_meta, strict=True)
+                    ]
+                grads_in = _call_backward(node, grad_outs)
+                if backward_observers:
+                    for observe in backward_observers:
+                        observe(node, tuple(grad_outs), grads_in)  # type: ignore[arg-type]  # no None left
                 for parent, grad in zip(node.parents, grads_in, strict=True):
-                    if grad is not None and parent is not None:
-                        _accumulate(grads, parent, grad)
+                    if grad is not None:
+                        _accumulate(grads, parent, grad, create_graph)
             if not retain_graph:
                 node.release()
     for leaf in list(grads):
-        grads[leaf] = leaf._run_hooks(grads[leaf])
+        if leaf._hooks:
+            grads[leaf] = leaf._run_hooks(grads[leaf])
     grads.update(captured)
     return grads
 
 
-def _call_backward(node: Function, grad_out: Tensor) -> tuple[Tensor | None, ...]:
+def _zeros(meta: tuple[tuple[int, ...], np.dtype[Any]]) -> Tensor:
+    return Tensor._make(np.zeros(meta[0], dtype=meta[1]), None)
+
+
+def _call_backward(node: Function, grad_outs: Sequence[Any]) -> tuple[Tensor | None, ...]:
     """Run one VJP, and bring each gradient to its input's shape and dtype (or fail naming the op)."""
-    assert node.parents is not None
-    raw = type(node).backward(node, grad_out)
-    grads = raw if isinstance(raw, tuple | list) else (raw,)
-    if len(grads) != len(node.parents):
+    parents = node.parents
+    assert parents is not None
+    raw = type(node).backward(node, *grad_outs)
+    grads = raw if type(raw) is tuple else tuple(raw) if type(raw) is list else (raw,)
+    if len(grads) != len(parents):
         raise GradientError(
-            f"{type(node).__name__}.backward returned {len(grads)} gradient(s) for {len(node.parents)} input(s)"
+            f"{type(node).__name__}.backward returned {len(grads)} gradient(s) for {len(parents)} input(s)"
         )
     out: list[Tensor | None] = []
-    for i, (parent, needed, grad) in enumerate(zip(node.parents, node.needs_input_grad, grads, strict=True)):
-        if parent is None or not needed or grad is None:
+    for i, (parent, needed, grad) in enumerate(zip(parents, node.needs_input_grad, grads, strict=True)):
+        if not needed or grad is None:
             out.append(None)
             continue
         if not isinstance(grad, Tensor):
-            grad = Tensor(np.asarray(grad))
-        if grad.shape != parent.shape:
-            axes = unbroadcast_axes(grad.shape, parent.shape)
-            if axes is None:
-                raise GradientError(
-                    f"{type(node).__name__}.backward returned a gradient of shape {fmt_shape(grad.shape)} "
-                    f"for input {i} of shape {fmt_shape(parent.shape)}"
-                )
-            grad = grad.sum(axis=axes, keepdims=True).reshape(parent.shape)
-        if grad.dtype != parent.dtype:
-            grad = grad.astype(parent.dtype)
+            grad = Tensor._make(np.asarray(grad), None)
+        shape = parent.data.shape
+        if grad.data.shape != shape:
+            grad = _unbroadcast(node, i, grad, shape)
+        if grad.data.dtype != parent.data.dtype:
+            grad = grad.astype(parent.data.dtype)
         out.append(grad)
     return tuple(out)
 
 
-def _accumulate(grads: dict[Tensor, Tensor], tensor: Tensor, grad: Tensor) -> None:
+def _unbroadcast(node: Function, i: int, grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum a gradient shaped like a broadcast result back to the input's shape: the adjoint of broadcasting."""
+    axes = unbroadcast_axes(grad.shape, shape)
+    if axes is None:
+        raise GradientError(
+            f"{type(node).__name__}.backward returned a gradient of shape {fmt_shape(grad.shape)} "
+            f"for input {i} of shape {fmt_shape(shape)}"
+        )
+    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+
+
+def _accumulate(grads: dict[Tensor, Tensor], tensor: Tensor, grad: Tensor, create_graph: bool) -> None:
+    """Add a gradient contribution: a tensor used k times receives k terms."""
     previous = grads.get(tensor)
-    grads[tensor] = grad if previous is None else previous + grad
+    if previous is None:
+        grads[tensor] = grad
+    elif create_graph:
+        grads[tensor] = previous + grad  # recorded, so that the sum itself can be differentiated
+    else:
+        grads[tensor] = Tensor._make(previous.data + grad.data, None)  # a new array: gradients may alias
 
 
 def grad(
@@ -424,7 +486,7 @@ def seed_gradient(op: str, root: Tensor, grad: Any) -> Tensor:
 @contextmanager
 def _observing(
     forward: Callable[[Function, Tensor], None] | None = None,
-    backward: Callable[[Function, Tensor, tuple[Tensor | None, ...]], None] | None = None,
+    backward: Callable[[Function, tuple[Tensor, ...], tuple[Tensor | None, ...]], None] | None = None,
 ) -> Iterator[None]:
     """Subscribe observers for the duration of a block (used by tinygrad_rnn.inspect)."""
     if forward is not None:

@@ -230,7 +230,8 @@ class Pow(Function):
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
             # y * x**(y-1) is 0 * inf = nan at x = 0, y = 0, where the true derivative of x**0 is 0.
-            slope = Where.apply(_zero(y), y * x ** (y - 1.0), condition=y.data == 0)
+            # Mask only there: masking all of y = 0 would also cut d(slope)/dy = x**(y-1) (second order).
+            slope = Where.apply(_zero(y), y * x ** (y - 1.0), condition=(y.data == 0) & (x.data == 0))
             grad_x = grad_out * slope
         if ctx.needs_input_grad[1]:
             z = ctx.saved_tensors[2]
@@ -488,7 +489,9 @@ class Stack(Function):
     def forward(ctx, *xs: Array, axis: int = 0) -> Array:
         shapes = {np.shape(x) for x in xs}
         if len(shapes) > 1:
-            raise ShapeError(f"stack: all tensors must have the same shape, got {', '.join(fmt_shape(s) for s in shapes)}")
+            raise ShapeError(
+                f"stack: all tensors must have the same shape, got {', '.join(fmt_shape(s) for s in shapes)}"
+            )
         ctx.axis = normalize_axes("stack", axis, np.ndim(xs[0]) + 1)[0]
         return np.stack(xs, axis=ctx.axis)
 
@@ -515,6 +518,38 @@ class Concatenate(Function):
         return tuple(grad_out[_slice_along(ctx.axis, slice(b[i], b[i + 1]))] for i in range(len(b) - 1))
 
 
+class Split(Function):
+    """y_1..y_n = consecutive pieces of x along axis (one node, n outputs);   dL/dx = concatenate(dL/dy_i)
+
+    One node rather than n getitems: each getitem's VJP would scatter into a
+    zero array the size of x, which costs O(n * size) for n pieces."""
+
+    def forward(ctx, x: Array, *, sizes: tuple[int, ...], axis: int) -> tuple[Array, ...]:
+        ctx.axis = normalize_axes("split", axis, x.ndim)[0]
+        if sum(sizes) != x.shape[ctx.axis] or min(sizes, default=0) < 0:
+            raise ShapeError(
+                f"split: sizes {list(sizes)} do not add up to {x.shape[ctx.axis]}, "
+                f"the length of axis {axis} in shape {fmt_shape(x.shape)}"
+            )
+        return tuple(np.split(x, np.cumsum(sizes)[:-1].tolist(), axis=ctx.axis))
+
+    def backward(ctx, *grad_outs: Tensor) -> Tensor:
+        return Concatenate.apply(*grad_outs, axis=ctx.axis)
+
+
+class Unbind(Function):
+    """y_i = x[..., i, ...] for every i along axis (one node, n outputs);   dL/dx = stack(dL/dy_i)
+
+    How a recurrent layer takes its hoisted input projection apart, step by step."""
+
+    def forward(ctx, x: Array, *, axis: int) -> tuple[Array, ...]:
+        ctx.axis = normalize_axes("unbind", axis, x.ndim)[0]
+        return tuple(np.moveaxis(x, ctx.axis, 0))
+
+    def backward(ctx, *grad_outs: Tensor) -> Tensor:
+        return Stack.apply(*grad_outs, axis=ctx.axis)
+
+
 # ================================================================ matmul
 
 
@@ -528,7 +563,10 @@ class MatMul(Function):
         except ValueError:
             pass
         if np.ndim(x) == 0 or np.ndim(y) == 0:
-            raise ShapeError(f"matmul: cannot multiply {fmt_shape(np.shape(x))} by {fmt_shape(np.shape(y))}; 0-d operands are not matrices")
+            raise ShapeError(
+                f"matmul: cannot multiply {fmt_shape(np.shape(x))} by {fmt_shape(np.shape(y))}; "
+                "0-d operands are not matrices"
+            )
         inner_x, inner_y = np.shape(x)[-1], np.shape(y)[-2 if np.ndim(y) > 1 else -1]
         if inner_x != inner_y:
             raise ShapeError(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .errors import DTypeError, GradientError, ShapeError, fmt_shape
+from .shapes import normalize_axes
 
 if TYPE_CHECKING:
     from .engine import Function
@@ -34,7 +35,7 @@ class Tensor:
     array([2., 4.])
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "_node", "_hooks", "_retains_grad", "__weakref__")
+    __slots__ = ("__weakref__", "_hooks", "_node", "_retains_grad", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping elementwise
 
     data: np.ndarray
@@ -202,7 +203,9 @@ class Tensor:
         graph is freed afterwards unless `retain_graph=True`.
         """
         seed = engine.seed_gradient("backward", self, grad)
-        leaf_grads = engine.backward([self], [seed], retain_graph=retain_graph or create_graph, create_graph=create_graph)
+        leaf_grads = engine.backward(
+            [self], [seed], retain_graph=retain_graph or create_graph, create_graph=create_graph
+        )
         for leaf, g in leaf_grads.items():
             if leaf._node is None and leaf.requires_grad:
                 leaf._accumulate_grad(g, create_graph)
@@ -219,7 +222,9 @@ class Tensor:
 
     def item(self) -> Any:
         if self.size != 1:
-            raise ShapeError(f"item: only a single-element tensor converts to a Python number, got shape {fmt_shape(self.shape)}")
+            raise ShapeError(
+                f"item: only a single-element tensor converts to a Python number, got shape {fmt_shape(self.shape)}"
+            )
         return self.data.item()
 
     def tolist(self) -> Any:
@@ -394,7 +399,9 @@ class Tensor:
         try:
             order[axis0], order[axis1] = order[axis1], order[axis0]
         except IndexError:
-            raise ShapeError(f"transpose: axes {axis0} and {axis1} do not exist for shape {fmt_shape(self.shape)}") from None
+            raise ShapeError(
+                f"transpose: axes {axis0} and {axis1} do not exist for shape {fmt_shape(self.shape)}"
+            ) from None
         return self.permute(*order)
 
     def broadcast_to(self, *shape: Any) -> Tensor:
@@ -405,18 +412,24 @@ class Tensor:
 
     def unsqueeze(self, axis: int) -> Tensor:
         axis = axis if axis >= 0 else axis + self.ndim + 1
-        return self.reshape(self.shape[:axis] + (1,) + self.shape[axis:])
+        return self.reshape((*self.shape[:axis], 1, *self.shape[axis:]))
 
     def squeeze(self, axis: int | None = None) -> Tensor:
         if axis is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
         if self.shape[axis] != 1:
-            raise ShapeError(f"squeeze: axis {axis} has size {self.shape[axis]}, not 1, in shape {fmt_shape(self.shape)}")
+            raise ShapeError(
+                f"squeeze: axis {axis} has size {self.shape[axis]}, not 1, in shape {fmt_shape(self.shape)}"
+            )
         axis %= self.ndim
         return self.reshape(self.shape[:axis] + self.shape[axis + 1 :])
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, index=index)
+
+    def unbind(self, axis: int = 0) -> tuple[Tensor, ...]:
+        """The slices along `axis`, that axis removed (one node, so the VJP is a single stack)."""
+        return tuple(ops.Unbind.apply(self, axis=axis))
 
     def split(self, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
         """Split along `axis` into chunks of `split_size` (an int) or of the given sizes (a list), as PyTorch."""
@@ -447,24 +460,18 @@ cat = concatenate
 
 
 def split(tensor: Tensor, split_size_or_sections: int | Sequence[int], axis: int = 0) -> tuple[Tensor, ...]:
-    """Pieces of `tensor` along `axis`, each a slice (composed from getitem, so it needs no VJP of its own)."""
+    """Pieces of `tensor` along `axis`: chunks of `split_size` (an int) or of the given sizes (a list), as PyTorch."""
     if tensor.ndim == 0:
         raise ShapeError("split: cannot split a 0-d tensor")
-    axis = axis % tensor.ndim
-    length = tensor.shape[axis]
+    length = tensor.shape[normalize_axes("split", axis, tensor.ndim)[0]]
     if isinstance(split_size_or_sections, int):
         if split_size_or_sections <= 0:
             raise ShapeError(f"split: split size must be positive, got {split_size_or_sections}")
-        sizes = [min(split_size_or_sections, length - s) for s in range(0, length, split_size_or_sections)]
+        step = split_size_or_sections
+        sizes = tuple(min(step, length - start) for start in range(0, length, step))
     else:
-        sizes = list(split_size_or_sections)
-        if sum(sizes) != length or min(sizes, default=0) < 0:
-            raise ShapeError(f"split: sizes {sizes} do not add up to {length}, the length of axis {axis} in shape {fmt_shape(tensor.shape)}")
-    pieces, start = [], 0
-    for size in sizes:
-        index = (slice(None),) * axis + (slice(start, start + size),)
-        pieces.append(tensor[index])
-        start += size
+        sizes = tuple(split_size_or_sections)
+    pieces = ops.Split.apply(tensor, sizes=sizes, axis=axis)
     return tuple(pieces)
 
 

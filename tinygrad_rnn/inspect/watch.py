@@ -79,9 +79,10 @@ def backward_trace() -> Iterator[BackwardTrace]:
     """Record every VJP that runs inside the block: op, tags, shapes and norms of the gradients."""
     records = BackwardTrace()
 
-    def observe(node: engine.Function, grad_out: Tensor, grads_in: tuple[Tensor | None, ...]) -> None:
+    def observe(node: engine.Function, grad_outs: tuple[Tensor, ...], grads_in: tuple[Tensor | None, ...]) -> None:
         infos = tuple(None if g is None else GradInfo.of(g) for g in grads_in)
-        records.append(VJPRecord(node.name, node.seq, node.tags, GradInfo.of(grad_out), infos))
+        for grad_out in grad_outs:  # one record per output; most nodes have one
+            records.append(VJPRecord(node.name, node.seq, node.tags, GradInfo.of(grad_out), infos))
 
     with engine._observing(backward=observe):
         yield records
@@ -163,13 +164,19 @@ def _check_forward(node: engine.Function, out: Tensor) -> None:
     )
 
 
-def _check_backward(node: engine.Function, grad_out: Tensor, grads_in: tuple[Tensor | None, ...]) -> None:
+def _check_incoming(node: engine.Function, grad_out: Tensor) -> None:
     bad = _bad_values(grad_out.data)
     if bad is not None:
         raise AnomalyError(
             f"{_describe(node)}: the gradient arriving at its output of shape {fmt_shape(grad_out.shape)} "
             f"contains {bad} (from the seed passed to backward() or from a hook); {_where(node)}"
         )
+
+
+def _check_backward(node: engine.Function, grad_outs: tuple[Tensor, ...], grads_in: tuple[Tensor | None, ...]) -> None:
+    for grad_out in grad_outs:
+        _check_incoming(node, grad_out)
+    grad_out = grad_outs[0]
     for i, g in enumerate(grads_in):
         bad = None if g is None else _bad_values(g.data)
         if g is not None and bad is not None:

@@ -11,12 +11,14 @@ derives it; tinygrad_rnn/reference.py does it by hand).
 Each step is recorded inside `engine.scope(module="rnn.l0", step=t)` (with the
 layer's class name and index), so study tools can fold the graph by time step.
 
-The input projection x_t W_ih^T is computed inside each step rather than
-hoisted into one (T, B, D) @ (D, G) matmul before the loop. Hoisting is faster
-in numpy, but the step would then need to slice its row out of the hoisted
-result, and the VJP of a slice scatters into a zero array of the full (T, B, G)
-shape: a backward pass of O(T^2) work. The one thing hoisted is the transpose
-W^T, taken once per forward call.
+The input projection x_t W_ih^T + b is hoisted out of the loop: one
+(T, B, D) @ (D, G) matmul for all steps, taken apart by `unbind` (one node
+whose VJP is a single stack; slicing step t out with getitem would scatter
+into a zero array of the full (T, B, G) shape at every step, O(T^2) work).
+The transposes W^T are also taken once per forward call, and for RNN and
+LSTM, which only ever use b_ih + b_hh, both biases go into the hoisted
+projection. A step is then one matmul, one add and the nonlinearity. The
+cells (RNNCell, ...) run the same step functions on one x_t.
 
 Readout. The output o_t = f(W_oh h_t + b_o) is a `Linear` (layers.py) applied to
 the layer's output. Sequence to sequence, at every step::
@@ -67,14 +69,22 @@ def _affine(x: Tensor, w_t: Tensor, b: Tensor | None) -> Tensor:
 # ---------------------------------------------------------------- the three step equations
 
 
-def _rnn_step(x: Tensor, state: State, w: _Weights, nonlinearity: str) -> State:
-    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)   (or relu)"""
+def _project(x: Tensor, w: _Weights, fold_hidden_bias: bool) -> Tensor:
+    """The input's share of every gate, x W_ih^T + b_ih (+ b_hh where the cell only uses the sum)."""
+    bias = w.b_ih
+    if fold_hidden_bias and w.b_hh is not None:
+        bias = w.b_hh if bias is None else bias + w.b_hh
+    return _affine(x, w.ih, bias)
+
+
+def _rnn_step(xw: Tensor, state: State, w: _Weights, nonlinearity: str) -> State:
+    """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)   (or relu); xw = x W_ih^T + b_ih + b_hh is given"""
     (h,) = state
-    pre = _affine(x, w.ih, w.b_ih) + _affine(h, w.hh, w.b_hh)
+    pre = xw + h @ w.hh
     return (pre.tanh() if nonlinearity == "tanh" else pre.relu(),)
 
 
-def _lstm_step(x: Tensor, state: State, w: _Weights) -> State:
+def _lstm_step(xw: Tensor, state: State, w: _Weights) -> State:
     """PyTorch's LSTM, gate order i, f, g, o:
 
     i = σ(W_ii x + b_ii + W_hi h + b_hi)      input gate
@@ -82,25 +92,29 @@ def _lstm_step(x: Tensor, state: State, w: _Weights) -> State:
     g = tanh(W_ig x + b_ig + W_hg h + b_hg)   candidate cell
     o = σ(W_io x + b_io + W_ho h + b_ho)      output gate
     c' = f * c + i * g;   h' = o * tanh(c')
+
+    xw = x W_ih^T + b_ih + b_hh, all four gates' input terms, is given.
     """
     h, c = state
-    gates = _affine(x, w.ih, w.b_ih) + _affine(h, w.hh, w.b_hh)
+    gates = xw + h @ w.hh
     i, f, g, o = gates.split(h.shape[-1], axis=-1)
     c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c_new.tanh(), c_new
 
 
-def _gru_step(x: Tensor, state: State, w: _Weights) -> State:
+def _gru_step(xw: Tensor, state: State, w: _Weights) -> State:
     """PyTorch's GRU, gate order r, z, n:
 
     r = σ(W_ir x + b_ir + W_hr h + b_hr)          reset gate
     z = σ(W_iz x + b_iz + W_hz h + b_hz)          update gate
     n = tanh(W_in x + b_in + r * (W_hn h + b_hn)) candidate; b_hn stays inside r * (...)
     h' = (1 - z) * n + z * h
+
+    xw = x W_ih^T + b_ih is given (b_hh cannot join it: b_hn sits inside r * (...)).
     """
     (h,) = state
     size = h.shape[-1]
-    x_r, x_z, x_n = _affine(x, w.ih, w.b_ih).split(size, axis=-1)
+    x_r, x_z, x_n = xw.split(size, axis=-1)
     h_r, h_z, h_n = _affine(h, w.hh, w.b_hh).split(size, axis=-1)
     r = (x_r + h_r).sigmoid()
     z = (x_z + h_z).sigmoid()
@@ -155,6 +169,7 @@ class _Cell(Module):
     """The parameters and checks an RNNCell, LSTMCell and GRUCell share; `gates` is 1, 4 or 3."""
 
     gates: ClassVar[int]
+    folds_hidden_bias: ClassVar[bool] = True  # False for GRU, whose b_hn is not added to the input's share
 
     def __init__(self, input_size: int, hidden_size: int, bias: bool, dtype: Any, rng: RNG) -> None:
         _check_sizes(type(self).__name__, input_size, hidden_size)
@@ -201,7 +216,8 @@ class _Cell(Module):
             checked = [_check_state(owner, n, v, expected, meaning) for n, v in zip(names, given, strict=True)]
             state = tuple(s.reshape(batch, self.hidden_size) for s in checked)
         with scope(module=type(self).__name__.lower()):
-            new = self._step(x, state, self._weights())
+            w = self._weights()
+            new = self._step(_project(x, w, self.folds_hidden_bias), state, w)
         return new if batched else tuple(s.reshape(self.hidden_size) for s in new)
 
     def extra_repr(self) -> str:
@@ -290,6 +306,7 @@ class GRUCell(_Cell):
     """
 
     gates = 3
+    folds_hidden_bias = False
 
     def __init__(
         self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float64, rng: RNG = None
@@ -310,6 +327,7 @@ class _Recurrent(Module):
     """What RNN, LSTM and GRU share: PyTorch's parameter names, the checks, and the loop over time."""
 
     gates: ClassVar[int]
+    folds_hidden_bias: ClassVar[bool] = True  # False for GRU, whose b_hn is not added to the input's share
 
     def __init__(
         self,
@@ -424,11 +442,17 @@ class _Recurrent(Module):
         lengths_array = self._check_lengths(lengths, steps, batch, batched)
         states = self._initial_states(hx, batch, batched, self.dtype)
         name = type(self).__name__.lower()
-        inputs = [x[t] for t in range(steps)]
+        if lengths_array is not None:
+            # Padding is replaced by 0 before the projection, so its values (even inf or nan)
+            # never reach a matmul, forward or backward.
+            alive_steps = np.arange(steps)[:, None, None] < lengths_array[None, :, None]
+            x = where(alive_steps, x, 0.0)
+        layer_input = x
         finals = []
         for k in range(self.num_layers):
             with scope(module=f"{name}.l{k}"):
                 w = self._layer_weights(k)
+                inputs = _project(layer_input, w, self.folds_hidden_bias).unbind(0)
             state, outputs = states[k], []
             for t in range(steps):
                 with scope(module=f"{name}.l{k}", step=t):
@@ -439,17 +463,14 @@ class _Recurrent(Module):
                         outputs.append(state[0])
                         continue
                     alive = (lengths_array > t)[:, None]
-                    # Finished rows: the padding is replaced by 0 before the step (so its values,
-                    # even inf or nan, never reach a matmul, forward or backward), the state is
-                    # kept, and the output is 0. `where` selects rather than multiplying by a 0/1
-                    # mask, so the discarded rows get exactly zero gradient.
-                    x_t = where(alive, inputs[t], 0.0) if k == 0 else inputs[t]  # deeper inputs are already 0
-                    new = self._step(x_t, state, w)
+                    # Finished rows keep their state and output 0. `where` selects rather than
+                    # multiplying by a 0/1 mask, so the discarded rows get exactly zero gradient.
+                    new = self._step(inputs[t], state, w)
                     state = tuple(where(alive, n, s) for n, s in zip(new, state, strict=True))
                     outputs.append(where(alive, state[0], 0.0))
             finals.append(state)
-            inputs = outputs  # the next layer reads this layer's hidden states
-        output = stack(inputs, axis=0)
+            layer_input = stack(outputs, axis=0)  # the next layer reads this layer's hidden states
+        output = layer_input
         final = tuple(stack([f[i] for f in finals], axis=0) for i in range(len(finals[0])))
         if not batched:
             output = output.reshape(steps, self.hidden_size)
@@ -558,6 +579,7 @@ class GRU(_Recurrent):
 
     __doc__ = (__doc__ or "") + _LAYER_DOC
     gates = 3
+    folds_hidden_bias = False
 
     def __init__(
         self,
