@@ -48,12 +48,12 @@ Array = npt.NDArray[np.float64]
 
 def _setup(x: Array, h0: Array | None, lengths: Any, hidden: int) -> tuple[Array, Array]:
     """The initial state (zeros if None) and the (T, B, 1) mask m_t[b] = [t < lengths[b]]."""
-    steps, batch = x.shape[0], x.shape[1]
-    h_init = np.zeros((batch, hidden)) if h0 is None else np.asarray(h0, dtype=np.float64)
+    steps, batch, dtype = x.shape[0], x.shape[1], x.dtype  # float32 stays float32 (the benchmarks use both)
+    h_init = np.zeros((batch, hidden), dtype=dtype) if h0 is None else np.asarray(h0, dtype=dtype)
     if lengths is None:
-        mask = np.ones((steps, batch, 1))
+        mask = np.ones((steps, batch, 1), dtype=dtype)
     else:
-        mask = (np.arange(steps)[:, None] < np.asarray(lengths)[None, :]).astype(np.float64)[..., None]
+        mask = (np.arange(steps)[:, None] < np.asarray(lengths)[None, :]).astype(dtype)[..., None]
     return h_init, mask
 
 
@@ -101,7 +101,7 @@ def rnn_forward_backward(
                                                     ("bias_ih", bias_ih), ("bias_hh", bias_hh),
                                                     ("weight_out", weight_out), ("bias_out", bias_out)]}  # fmt: skip
     grads["x"] = np.zeros_like(x)
-    grads["weight_hh_per_step"] = np.zeros((steps, *weight_hh.shape))
+    grads["weight_hh_per_step"] = np.zeros((steps, *weight_hh.shape), dtype=x.dtype)
     dh_next = np.zeros_like(h_init)
     for t in reversed(range(steps)):
         do = (2.0 / count) * mask[t] * (outs[t] - targets[t])
@@ -148,8 +148,8 @@ def rnn_forward_backward_hoisted(
     count = mask.sum() * targets.shape[-1]
 
     projected = (x.reshape(steps * batch, inputs) @ weight_ih.T + bias_ih).reshape(steps, batch, hidden)
-    hs = np.empty((steps + 1, batch, hidden))
-    cands = np.empty((steps, batch, hidden))
+    hs = np.empty((steps + 1, batch, hidden), dtype=x.dtype)
+    cands = np.empty((steps, batch, hidden), dtype=x.dtype)
     hs[0] = h_init
     for t in range(steps):
         cands[t] = np.tanh(projected[t] + hs[t] @ weight_hh.T + bias_hh)

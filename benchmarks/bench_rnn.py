@@ -1,0 +1,274 @@
+"""bench_rnn.py — one RNN training step on the tape, against hand-written BPTT in the same process.
+
+A training step is: the tanh RNN over T steps, a linear readout at every step,
+an MSE loss, and the full backward pass to every parameter (and to x, which
+the reference also returns). Two pairs are compared, each as a ratio of median
+times within one run:
+
+  percell   the engine running a per-step composed cell (nn.RNNCell and the
+            readout inside a Python loop), against `reference.rnn_forward_backward`,
+            the plain min-char-rnn-style BPTT;
+  hoisted   nn.RNN (one matmul for the input projection of all steps, the
+            readout applied to all steps at once), against
+            `reference.rnn_forward_backward_hoisted`, which does the same by hand.
+
+Before timing, the losses and gradients of each pair are checked to agree.
+Systems are interleaved round by round after a warm-up, so drift in machine
+load hits all of them alike. Then: peak memory per step (tracemalloc sees
+numpy's buffers), LSTM and GRU against the vanilla RNN (for information), and
+long sequences (full BPTT, and truncated BPTT whose peak memory is bounded by
+the chunk length).
+
+Run: python benchmarks/bench_rnn.py [--quick] [--rounds N] [--dtype float32|float64|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+import tinygrad_rnn as tg
+from tinygrad_rnn import nn, reference
+from tinygrad_rnn.nn.functional import mse_loss
+
+SIZES = {  # name: (B, T, D, H)
+    "small": (1, 100, 8, 32),
+    "typical": (32, 50, 64, 128),
+    "matmul-bound": (32, 50, 256, 512),
+    "long": (16, 1000, 32, 64),
+}
+QUICK_SIZES = {"tiny": (2, 8, 3, 4)}
+OUT = 1  # the readout predicts one value per step
+
+
+def make_problem(size: tuple[int, int, int, int], dtype: Any, seed: int = 0) -> dict[str, np.ndarray]:
+    batch, steps, inputs, hidden = size
+    rng = np.random.default_rng(seed)
+    bound = 1.0 / np.sqrt(hidden)
+    arrays = {
+        "x": rng.standard_normal((steps, batch, inputs)),
+        "targets": rng.standard_normal((steps, batch, OUT)),
+        "weight_ih": rng.uniform(-bound, bound, (hidden, inputs)),
+        "weight_hh": rng.uniform(-bound, bound, (hidden, hidden)),
+        "bias_ih": rng.uniform(-bound, bound, hidden),
+        "bias_hh": rng.uniform(-bound, bound, hidden),
+        "weight_out": rng.uniform(-bound, bound, (OUT, hidden)),
+        "bias_out": rng.uniform(-bound, bound, OUT),
+    }
+    return {k: v.astype(dtype) for k, v in arrays.items()}
+
+
+# ---------------------------------------------------------------- the systems
+
+
+class EngineStep:
+    """The tape: either a cell in a Python loop (percell) or nn.RNN over the whole sequence (hoisted)."""
+
+    def __init__(self, problem: dict[str, np.ndarray], hoisted: bool, cell: str = "rnn") -> None:
+        dtype = problem["x"].dtype
+        inputs, hidden = problem["weight_ih"].shape[1], problem["weight_hh"].shape[0]
+        self.hoisted = hoisted
+        layer_cls = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        cell_cls = {"rnn": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}[cell]
+        self.rnn = layer_cls(inputs, hidden, dtype=dtype, rng=0) if hoisted else cell_cls(inputs, hidden, dtype=dtype)
+        self.readout = nn.Linear(hidden, OUT, dtype=dtype)
+        if cell == "rnn":  # the same weights as the reference, so the two can be compared
+            suffix = "_l0" if hoisted else ""
+            for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                getattr(self.rnn, name + suffix).data = problem[name].copy()
+            self.readout.weight.data = problem["weight_out"].copy()
+            self.readout.bias.data = problem["bias_out"].copy()
+        self.x = tg.Tensor(problem["x"], requires_grad=True)
+        self.targets = problem["targets"]
+
+    def parameters(self) -> list[nn.Parameter]:
+        return self.rnn.parameters() + self.readout.parameters()
+
+    def __call__(self) -> float:
+        for p in self.parameters():
+            p.grad = None
+        self.x.grad = None
+        if self.hoisted:
+            output, _ = self.rnn(self.x)
+            prediction = self.readout(output)
+        else:
+            h: Any = None
+            predictions = []
+            for x_t in self.x.unbind(0):
+                h = self.rnn(x_t, h)
+                predictions.append(self.readout(h if isinstance(h, tg.Tensor) else h[0]))
+            prediction = tg.stack(predictions)
+        loss = mse_loss(prediction, self.targets)
+        loss.backward()
+        return float(loss.item())
+
+    def grads(self) -> dict[str, np.ndarray]:
+        suffix = "_l0" if self.hoisted else ""
+        out = {name: getattr(self.rnn, name + suffix).grad for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        out["weight_out"], out["bias_out"], out["x"] = self.readout.weight.grad, self.readout.bias.grad, self.x.grad
+        return out
+
+
+class ReferenceStep:
+    """Hand-written BPTT (tinygrad_rnn.reference), step by step or hoisted."""
+
+    def __init__(self, problem: dict[str, np.ndarray], hoisted: bool) -> None:
+        self.problem = problem
+        self.fn = reference.rnn_forward_backward_hoisted if hoisted else reference.rnn_forward_backward
+        self.last: dict[str, np.ndarray] = {}
+
+    def __call__(self) -> float:
+        loss, self.last, _ = self.fn(**self.problem)
+        return loss
+
+    def grads(self) -> dict[str, np.ndarray]:
+        return self.last
+
+
+def check_agreement(engine: EngineStep, ref: ReferenceStep, dtype: Any) -> float:
+    """Largest relative difference over the loss and every gradient; raises if it is not rounding."""
+    loss_e, loss_r = engine(), ref()
+    worst = abs(loss_e - loss_r) / max(abs(loss_r), 1e-30)
+    for name, g in engine.grads().items():
+        r = ref.grads()[name]
+        worst = max(worst, float(np.max(np.abs(g - r)) / max(np.max(np.abs(r)), 1e-30)))
+    tolerance = 1e-9 if np.dtype(dtype) == np.float64 else 1e-3
+    if not worst < tolerance:
+        raise SystemExit(f"engine and reference disagree: max relative difference {worst:.2e} >= {tolerance}")
+    return worst
+
+
+# ---------------------------------------------------------------- measuring
+
+
+def interleaved_times(systems: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+    for run in systems.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in systems}
+    for _ in range(rounds):
+        for name, run in systems.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def peak_bytes(run: Callable[[], Any]) -> int:
+    run()  # warm-up, so lazily created state is not counted
+    gc.collect()
+    tracemalloc.start()
+    tracemalloc.reset_peak()
+    run()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak
+
+
+def ms(seconds: float) -> str:
+    return f"{1e3 * seconds:9.2f}"
+
+
+def bench_sizes(sizes: dict[str, tuple[int, int, int, int]], dtypes: list[Any], rounds: int) -> None:
+    print("## One training step: engine vs hand-written BPTT (median / min ms, ratio of medians)\n")
+    print("| size (B,T,D,H) | dtype | pair | engine med | engine min | ref med | ref min | ratio |")
+    print("|---|---|---|---|---|---|---|---|")
+    for size_name, size in sizes.items():
+        for dtype in dtypes:
+            problem = make_problem(size, dtype)
+            systems: dict[str, Callable[[], Any]] = {}
+            for hoisted, pair in ((False, "percell"), (True, "hoisted")):
+                engine, ref = EngineStep(problem, hoisted), ReferenceStep(problem, hoisted)
+                check_agreement(engine, ref, dtype)
+                systems[f"{pair} engine"], systems[f"{pair} reference"] = engine, ref
+            times = interleaved_times(systems, rounds if size_name != "matmul-bound" else max(3, rounds // 2))
+            for pair in ("percell", "hoisted"):
+                e, r = times[f"{pair} engine"], times[f"{pair} reference"]
+                ratio = statistics.median(e) / statistics.median(r)
+                print(
+                    f"| {size_name} {size} | {np.dtype(dtype).name} | {pair} | {ms(statistics.median(e))} | "
+                    f"{ms(min(e))} | {ms(statistics.median(r))} | {ms(min(r))} | {ratio:5.2f} |"
+                )
+
+
+def bench_memory(size: tuple[int, int, int, int], dtype: Any) -> None:
+    print(f"\n## Peak memory of one training step, {size} {np.dtype(dtype).name} (tracemalloc)\n")
+    print("| pair | engine | reference | ratio |")
+    print("|---|---|---|---|")
+    problem = make_problem(size, dtype)
+    for hoisted, pair in ((False, "percell"), (True, "hoisted")):
+        engine, ref = peak_bytes(EngineStep(problem, hoisted)), peak_bytes(ReferenceStep(problem, hoisted))
+        print(f"| {pair} | {engine / 1e6:.2f} MB | {ref / 1e6:.2f} MB | {engine / ref:.2f} |")
+
+
+def bench_cells(size: tuple[int, int, int, int], dtype: Any, rounds: int) -> None:
+    print(f"\n## LSTM and GRU against the vanilla RNN, nn layers, {size} {np.dtype(dtype).name} (information)\n")
+    print("| cell | median ms | ratio to RNN |")
+    print("|---|---|---|")
+    problem = make_problem(size, dtype)
+    systems: dict[str, Callable[[], Any]] = {cell: EngineStep(problem, True, cell) for cell in ("rnn", "lstm", "gru")}
+    times = interleaved_times(systems, rounds)
+    base = statistics.median(times["rnn"])
+    for cell, t in times.items():
+        print(f"| {cell} | {ms(statistics.median(t))} | {statistics.median(t) / base:.2f} |")
+
+
+def bench_long(batch: int, inputs: int, hidden: int, full_steps: int, truncated_steps: int, chunk: int) -> None:
+    print(f"\n## Long sequences, B={batch} D={inputs} H={hidden} float32\n")
+    print("| run | time s | peak memory |")
+    print("|---|---|---|")
+    dtype = np.float32
+    for steps in (full_steps // 2, full_steps):
+        problem = make_problem((batch, steps, inputs, hidden), dtype)
+        engine, ref = EngineStep(problem, True), ReferenceStep(problem, True)
+        for name, run in (("engine nn.RNN", engine), ("reference (hoisted)", ref)):
+            start = time.perf_counter()
+            peak = peak_bytes(run)
+            seconds = (time.perf_counter() - start) / 2  # peak_bytes runs it twice
+            print(f"| full BPTT T={steps}, {name} | {seconds:.2f} | {peak / 1e6:.1f} MB |")
+    for steps in (truncated_steps // 2, truncated_steps):
+        rnn, readout = nn.RNN(inputs, hidden, dtype=dtype, rng=0), nn.Linear(hidden, OUT, dtype=dtype, rng=0)
+        rng = np.random.default_rng(1)
+        x = rng.standard_normal((steps, batch, inputs)).astype(dtype)
+        targets = rng.standard_normal((steps, batch, OUT)).astype(dtype)
+
+        def truncated(
+            rnn: nn.RNN = rnn, readout: nn.Linear = readout, x: np.ndarray = x, y: np.ndarray = targets
+        ) -> None:
+            for piece in nn.tbptt_chunks(rnn, x, chunk):
+                loss = mse_loss(readout(piece.output), y[piece.start : piece.stop])
+                loss.backward()
+
+        start = time.perf_counter()
+        peak = peak_bytes(truncated)
+        seconds = (time.perf_counter() - start) / 2
+        print(f"| truncated BPTT T={steps}, k={chunk}, engine | {seconds:.2f} | {peak / 1e6:.1f} MB |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke run for CI")
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
+    args = parser.parse_args()
+    dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
+    if args.quick:
+        bench_sizes(QUICK_SIZES, dtypes, rounds=1)
+        bench_memory(QUICK_SIZES["tiny"], np.float64)
+        bench_cells(QUICK_SIZES["tiny"], np.float64, rounds=1)
+        bench_long(2, 3, 4, full_steps=40, truncated_steps=80, chunk=10)
+        return
+    bench_sizes(SIZES, dtypes, args.rounds)
+    bench_memory(SIZES["typical"], np.float32)
+    bench_cells(SIZES["typical"], np.float32, max(3, args.rounds // 2))
+    bench_long(16, 32, 64, full_steps=20_000, truncated_steps=100_000, chunk=100)
+
+
+if __name__ == "__main__":
+    main()
