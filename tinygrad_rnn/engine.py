@@ -327,18 +327,18 @@ def backward(
             tensor = order.pop()  # latest first; popping also lets each tensor be freed once used
             node = tensor._node
             assert node is not None and node.parents is not None
-            outputs = (tensor,) if node.outputs is None else tuple(ref() for ref in node.outputs)
-            grad_outs = [grads.pop(out, None) if out is not None else None for out in outputs]
-            if any(g is not None for g in grad_outs):
+            if node.outputs is None:
+                outputs: tuple[Tensor | None, ...] = (tensor,)
+                grad_outs: list[Tensor | None] = [grads.pop(tensor, None)]
+                reached = grad_outs[0] is not None
+            else:
+                outputs = tuple(ref() for ref in node.outputs)
+                grad_outs = [grads.pop(out, None) if out is not None else None for out in outputs]
+                reached = any(g is not None for g in grad_outs)
+            if reached:
                 for i, out in enumerate(outputs):
-                    if out is None or grad_outs[i] is None:
-                        continue
-                    if out._hooks:
-                        grad_outs[i] = out._run_hooks(grad_outs[i])  # type: ignore[arg-type]  # not None here
-                    if wanted and id(out) in wanted:
-                        captured[out] = grad_outs[i]  # type: ignore[assignment]
-                    if fill_retained and out._retains_grad:
-                        out._accumulate_grad(grad_outs[i], create_graph)  # type: ignore[arg-type]
+                    if out is not None and (out._hooks or out._retains_grad or wanted) and grad_outs[i] is not None:
+                        grad_outs[i] = _visit(out, grad_outs[i], wanted, captured, fill_retained, create_graph)
                 if node.outputs is not None:  # an output that no gradient reached contributes zeros
                     grad_outs = [
                         g if g is not None else _zeros(m) for g, m in zip(grad_outs, node.output_meta, strict=True)
@@ -357,6 +357,19 @@ def backward(
             grads[leaf] = leaf._run_hooks(grads[leaf])
     grads.update(captured)
     return grads
+
+
+def _visit(
+    out: Tensor, grad: Any, wanted: set[int], captured: dict[Tensor, Tensor], fill_retained: bool, create_graph: bool
+) -> Tensor:
+    """dL/d(out) is complete: run its hooks, capture it for grad(), keep it for retain_grad()."""
+    if out._hooks:
+        grad = out._run_hooks(grad)
+    if id(out) in wanted:
+        captured[out] = grad
+    if fill_retained and out._retains_grad:
+        out._accumulate_grad(grad, create_graph)
+    return grad
 
 
 def _zeros(meta: tuple[tuple[int, ...], np.dtype[Any]]) -> Tensor:

@@ -294,7 +294,7 @@ class Sum(Function):
     def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
         ctx.axes = normalize_axes("sum", axis, x.ndim)
         ctx.in_shape = x.shape
-        return np.sum(x, axis=ctx.axes, keepdims=keepdims)
+        return x.sum(axis=ctx.axes, keepdims=keepdims)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)).broadcast_to(ctx.in_shape)
@@ -394,7 +394,7 @@ class Reshape(Function):
     def forward(ctx, x: Array, *, shape: tuple[int, ...]) -> Array:
         ctx.in_shape = x.shape
         try:
-            return np.reshape(x, shape)
+            return x.reshape(shape)
         except (ValueError, TypeError):
             pass
         raise ShapeError(f"reshape: cannot reshape {fmt_shape(x.shape)} ({x.size} elements) into {shape}")
@@ -407,10 +407,11 @@ class Permute(Function):
     """y = x with axes reordered;   dL/dx = dL/dy with the inverse order"""
 
     def forward(ctx, x: Array, *, axes: tuple[int, ...]) -> Array:
-        if sorted(a % x.ndim if x.ndim else a for a in axes) != list(range(x.ndim)):
+        order = [a % x.ndim if x.ndim else a for a in axes]
+        if sorted(order) != list(range(x.ndim)):
             raise ShapeError(f"permute: {axes} is not an ordering of the {x.ndim} axes of shape {fmt_shape(x.shape)}")
-        ctx.inverse = tuple(np.argsort([a % x.ndim for a in axes]).tolist())
-        return np.transpose(x, axes)
+        ctx.inverse = tuple(sorted(range(x.ndim), key=order.__getitem__))
+        return x.transpose(order)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out.permute(*ctx.inverse)
