@@ -1,0 +1,286 @@
+"""cli/chars.py — `tinygrad-rnn chars` (train a character-level language model) and `tinygrad-rnn generate`.
+
+The default text is CPython's own help topics (`pydoc_data.topics`), so every
+install has it. Training is truncated backpropagation through time over
+`--batch` parallel streams of the text: each step reads the next `--bptt`
+characters of every stream, carries the hidden state over from the previous
+step (detached, so gradients stop there), and takes one optimizer step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+
+from ..engine import no_grad
+from ..nn.recurrent import detach_state
+from . import common
+from .common import CLIError
+
+EVAL_CHARS = 4096  # characters scored for the validation loss: enough to compare runs, cheap to compute
+
+
+def add_parsers(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "chars",
+        help="train a character-level language model and print samples while it learns",
+        description=(
+            "Train a character-level language model with truncated backpropagation through time. Without --text "
+            "it reads the help topics that ship with CPython (pydoc_data.topics). Prints samples while it trains "
+            "and saves a checkpoint that `tinygrad-rnn generate` can sample from."
+        ),
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--text", metavar="FILE", help="a UTF-8 text file (default: CPython's help topics)")
+    common.add_model_options(parser, cell="gru", hidden=128, layers=1)
+    training = common.add_training_options(parser, lr=0.01, batch=32, bptt=32)
+    training.add_argument("--steps", type=common.positive_int, default=400, help="optimizer steps (default: 400)")
+    out = parser.add_argument_group("output")
+    out.add_argument("--checkpoint", metavar="FILE", default="chars.npz", help="where to save (default: chars.npz)")
+    out.add_argument(
+        "--resume",
+        metavar="FILE",
+        nargs="?",
+        const=True,
+        help="continue training from a checkpoint (default: the --checkpoint file); needs the same model options",
+    )
+    out.add_argument(
+        "--sample-every", type=common.positive_int, default=100, help="print a sample every N steps (default: 100)"
+    )
+    out.add_argument(
+        "--sample-length", type=common.positive_int, default=160, help="characters per sample (default: 160)"
+    )
+    out.add_argument(
+        "--temperature", type=common.positive_float, default=0.8, help="of the printed samples (default: 0.8)"
+    )
+    out.add_argument("--plot", metavar="FILE", help="save a PNG of the loss curves")
+    parser.set_defaults(run=run_chars)
+
+    gen = subparsers.add_parser(
+        "generate",
+        help="sample text from a model saved by `tinygrad-rnn chars`",
+        description=(
+            "Sample text from a character model saved by `tinygrad-rnn chars`. The same --seed gives the same text."
+        ),
+    )
+    gen.add_argument(
+        "--checkpoint", metavar="FILE", default="chars.npz", help="a checkpoint of `chars` (default: chars.npz)"
+    )
+    gen.add_argument("--prime", default=None, help="text to start from (default: a newline)")
+    gen.add_argument(
+        "--temperature", type=common.positive_float, default=0.8, help="below 1 is more conservative (default: 0.8)"
+    )
+    gen.add_argument("--length", type=common.positive_int, default=300, help="characters to generate (default: 300)")
+    gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    gen.set_defaults(run=run_generate)
+
+
+# ---------------------------------------------------------------- data
+
+
+def read_text(path: str | None) -> tuple[str, str]:
+    if path is None:
+        from pydoc_data.topics import topics
+
+        return "\n\n".join(topics[name] for name in sorted(topics)), "CPython's help topics"
+    from .forecast import read_text_file
+
+    text = read_text_file(path)
+    if len(set(text)) < 2:
+        raise CLIError(f"{path} has only one distinct character ({text[0]!r}); a language model needs at least two")
+    return text, path
+
+
+def streams(ids: np.ndarray, batch: int) -> np.ndarray:
+    """Cut the text into `batch` equal contiguous streams: an array (batch, length)."""
+    length = len(ids) // batch
+    return ids[: batch * length].reshape(batch, length)
+
+
+def encode(text: str, vocab: str, what: str) -> np.ndarray:
+    index = {ch: i for i, ch in enumerate(vocab)}
+    unknown = sorted(set(text) - set(index))
+    if unknown:
+        shown = "".join(unknown[:10]) + ("..." if len(unknown) > 10 else "")
+        raise CLIError(f"{what} has {len(unknown)} character(s) the model does not know: {shown!r}")
+    return np.array([index[ch] for ch in text], dtype=np.int64)
+
+
+# ---------------------------------------------------------------- training
+
+
+def run_chars(args: argparse.Namespace) -> int:
+    text, label = read_text(args.text)
+    resume_path = None if args.resume is None else (args.checkpoint if args.resume is True else args.resume)
+    common.check_checkpoint_path(args.checkpoint)
+    common.check_plot_path(args.plot)
+    settings = {
+        "cell": args.cell,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "dtype": args.dtype,
+        "optimizer": args.optimizer,
+    }
+    start_step = 0
+    if resume_path is not None:
+        saved, params, optimizer_state = common.load_checkpoint(resume_path, "chars")
+        common.compare_settings(resume_path, saved, settings)
+        vocab = str(saved["vocab"])
+        start_step = int(saved.get("step", 0))
+    else:
+        vocab = "".join(sorted(set(text)))
+    ids = encode(text, vocab, label)
+    n_val = max(len(ids) // 10, args.bptt + 1)
+    train_ids, val_ids = ids[:-n_val], ids[-n_val:]
+    if len(train_ids) < args.batch * (args.bptt + 1):
+        raise CLIError(
+            f"{label} has {len(text)} characters, too few for --batch {args.batch} streams of --bptt {args.bptt}: "
+            f"it needs at least {args.batch * (args.bptt + 1) + n_val} (or a smaller --batch / --bptt)"
+        )
+    rng = np.random.default_rng(args.seed)  # initialises the parameters, then draws samples
+
+    from ..nn.functional import cross_entropy
+    from .models import CharModel
+
+    model = CharModel(args.cell, len(vocab), args.hidden, args.layers, dtype=args.dtype, rng=rng)
+    optimizer = common.make_optimizer(args.optimizer, model.parameters(), args.lr)
+    if resume_path is not None:
+        common.load_model_state(resume_path, model, params)
+        restored = common.restore_optimizer(resume_path, optimizer, optimizer_state, args.lr)
+        common.say(
+            f"resumed from {resume_path} at step {start_step}" + ("" if restored else " (fresh optimizer state)")
+        )
+
+    data = streams(train_ids, args.batch)
+    common.say(
+        f"chars on {label}: {len(train_ids)} training characters, {len(val_ids)} held out, vocabulary of "
+        f"{len(vocab)}; {args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), bptt {args.bptt}"
+    )
+    prime = "\n" if "\n" in vocab else vocab[0]
+    losses: list[float] = []
+    val_curve: list[tuple[int, float]] = []
+    state: Any = None
+    position = int(rng.integers(0, data.shape[1] - args.bptt))  # where in the streams this run starts reading
+    end = start_step + args.steps
+    bar = common.progress_bar(end, "chars", initial=start_step)
+    started = time.perf_counter()
+    try:
+        for step in range(start_step + 1, end + 1):
+            if position + args.bptt + 1 > data.shape[1]:
+                position, state = 0, None  # wrapped around: the streams start again from a fresh state
+            chunk = data[:, position : position + args.bptt + 1].T  # (bptt + 1, batch), sequence-first
+            position += args.bptt
+            optimizer.zero_grad()
+            logits, state = model(chunk[:-1], state)
+            loss = cross_entropy(logits.reshape(-1, len(vocab)), chunk[1:].reshape(-1))
+            loss.backward()
+            common.clip_gradients(model.parameters(), args.clip)
+            optimizer.step()
+            state = detach_state(state)
+            value = loss.item()
+            common.check_finite(value, step)
+            losses.append(value)
+            elapsed = max(time.perf_counter() - started, 1e-9)
+            chars_per_s = (step - start_step) * args.batch * args.bptt / elapsed
+            bar.set_postfix({"loss": f"{value:.3f}", "char/s": f"{chars_per_s:.0f}"}, refresh=False)
+            bar.update(1)
+            if step % args.sample_every == 0 or step == end:
+                val = cross_entropy_nats(model, val_ids, args.batch)
+                val_curve.append((step, val))
+                sample = sample_text(model, vocab, prime, args.sample_length, args.temperature, rng)
+                common.say(
+                    f"--- step {step}/{end}  train loss {np.mean(losses[-20:]):.3f}  val loss {val:.3f} nats/char"
+                )
+                common.say(sample)
+    finally:
+        bar.close()
+    seconds = time.perf_counter() - started
+
+    config = {**settings, "kind": "chars", "vocab": vocab, "step": end, "bptt": args.bptt, "source": label}
+    common.save_checkpoint(args.checkpoint, model, config, optimizer)
+    common.say(f"trained {args.steps} steps in {seconds:.1f} s; checkpoint saved to {args.checkpoint}")
+    if args.plot:
+        plot_losses(args.plot, start_step, losses, val_curve, f"chars ({args.cell.upper()}, {label})")
+        common.say(f"plot saved to {args.plot}")
+    train_eval = cross_entropy_nats(model, train_ids[-EVAL_CHARS:], args.batch)
+    val_eval = val_curve[-1][1]
+    train_unigram = unigram_nats(train_ids, train_ids[-EVAL_CHARS:], len(vocab))
+    val_unigram = unigram_nats(train_ids, val_ids[:EVAL_CHARS], len(vocab))
+    print(f"train cross-entropy {train_eval:.3f} nats/char (unigram baseline {train_unigram:.3f})")
+    print(f"val cross-entropy {val_eval:.3f} nats/char (unigram baseline {val_unigram:.3f})")
+    return 0
+
+
+def cross_entropy_nats(model: Any, ids: np.ndarray, batch: int) -> float:
+    """Mean next-character cross-entropy over (at most) the first EVAL_CHARS of `ids`, from a fresh state."""
+    from ..nn.functional import cross_entropy
+
+    ids = ids[:EVAL_CHARS]
+    n_streams = max(1, min(batch, (len(ids) - 1) // 2))
+    data = streams(ids, n_streams).T  # (length, streams)
+    with no_grad():
+        logits, _ = model(data[:-1])
+        loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), data[1:].reshape(-1))
+    return float(loss.item())
+
+
+def unigram_nats(train_ids: np.ndarray, ids: np.ndarray, vocab_size: int) -> float:
+    """Cross-entropy of predicting every character from the training text's letter frequencies (add-one)."""
+    counts = np.bincount(train_ids, minlength=vocab_size) + 1.0
+    log_p = np.log(counts / counts.sum())
+    return float(-log_p[ids[1:]].mean())
+
+
+def sample_text(model: Any, vocab: str, prime: str, length: int, temperature: float, rng: np.random.Generator) -> str:
+    """Feed `prime`, then draw `length` characters one at a time from softmax(logits / temperature)."""
+    ids = encode(prime, vocab, "--prime")
+    out = []
+    with no_grad():
+        logits, state = model(ids[:, None])
+        for _ in range(length):
+            last = np.asarray(logits.data[-1, 0], dtype=np.float64) / temperature
+            p = np.exp(last - last.max())
+            choice = int(rng.choice(len(vocab), p=p / p.sum()))
+            out.append(vocab[choice])
+            logits, state = model(np.array([[choice]]), state)
+    return prime + "".join(out)
+
+
+def plot_losses(path: str, start_step: int, losses: list[float], val: list[tuple[int, float]], title: str) -> None:
+    plt = common.pyplot()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    steps = np.arange(start_step + 1, start_step + len(losses) + 1)
+    ax.plot(steps, losses, color="tab:gray", linewidth=0.7, label="train (per step)")
+    if val:
+        ax.plot([s for s, _ in val], [v for _, v in val], "o-", color="tab:red", label="held-out text")
+    ax.set_xlabel("step")
+    ax.set_ylabel("cross-entropy (nats/char)")
+    ax.set_title(f"{title}: loss")
+    ax.legend()
+    fig.tight_layout()
+    common.save_figure(fig, path)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------- generate
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    config, params, _ = common.load_checkpoint(args.checkpoint, "chars")
+    from .models import CharModel
+
+    try:
+        vocab = str(config["vocab"])
+        model = CharModel(
+            str(config["cell"]), len(vocab), int(config["hidden"]), int(config["layers"]), dtype=str(config["dtype"])
+        )
+    except (KeyError, ValueError, TypeError):
+        raise CLIError(f"{args.checkpoint}: its settings are incomplete; retrain with `tinygrad-rnn chars`") from None
+    common.load_model_state(args.checkpoint, model, params)
+    prime = args.prime if args.prime else ("\n" if "\n" in vocab else vocab[0])
+    rng = np.random.default_rng(args.seed)
+    print(sample_text(model, vocab, prime, args.length, args.temperature, rng))
+    return 0

@@ -1,0 +1,665 @@
+"""gradflow.py — watch gradients vanish and explode through time. Read after nn/recurrent.py and inspect/.
+
+Backprop through an unrolled RNN multiplies one Jacobian per step, so
+
+    dL/dh_t = dL/dh_T · dh_T/dh_t + (direct terms),   dh_T/dh_t = J_T J_{T-1} ... J_{t+1},
+    J_s = dh_s/dh_{s-1} = diag(tanh'(a_s)) W_hh          (vanilla RNN, h_s = tanh(a_s))
+
+and the norm of a product of t factors shrinks or grows geometrically: for a
+linear RNN (J_s = W_hh) it goes as rho(W_hh)^(T-t), rho the spectral radius.
+Nothing here computes that by hand. `gradient_flow` runs the layer and the
+ordinary backward pass and only *watches* it:
+
+- ||dL/dh_t|| with `retain_grad()` on each per-step hidden state (the inputs of
+  the Stack node that builds the layer's output);
+- the per-step terms of each shared weight's gradient, dL/dW = sum_t term_t,
+  by subscribing to the engine's backward observers and reading the VJP of each
+  op that uses W, grouped by the `step` tag that `engine.scope` put on the op.
+  What the layer computes from the weights once, before the loop (W.T, the
+  input projection x W_ih^T + b for all steps) is a "prelude": a gradient that
+  step t sends into it is carried back to the weights by `tg.grad`, which is
+  linear in that gradient, so the per-step pieces still add up to `.grad`;
+- ||dh_T/dh_t|| exactly, one VJP per coordinate of h_T, all in one backward
+  pass: the layer is rerun on H copies of one sequence and copy i is seeded
+  with the unit vector e_i, so row i of the captured gradient at h_t is
+  e_i^T dh_T/dh_t (batch rows of a recurrent layer never interact).
+
+`check_gradients` turns a report (or any parameters' `.grad`) into a list of
+problems — NaN, Inf, exactly zero, vanishing, exploding — and names the first
+VJP where each kind of problem appeared, from `inspect.backward_trace`.
+
+The experiments behind `tinygrad-rnn gradflow` (`run_experiment`, `lag_sweep`)
+live in gradflow_experiments.py.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import engine
+from .engine import grad, scope
+from .errors import ArgumentError, GradientError, ShapeError, fmt_shape
+from .inspect.watch import BackwardTrace, VJPRecord, backward_trace
+from .nn.init import RNG, make_rng
+from .nn.module import Module, Parameter
+from .nn.utils import clip_grad_norm_
+from .tensor import Tensor, stack
+
+# Ops that only re-view one tensor. `hidden_states` looks through them (a permute for batch_first,
+# a reshape for an unbatched input) to find the stack of per-step states; inspect.usage uses the same set.
+_ALIASES = frozenset({"permute", "reshape", "broadcastto", "cast"})
+
+
+# ---------------------------------------------------------------- the theory's model
+
+
+class LinearRNN(Module):
+    """h_t = x_t W_ih^T + h_{t-1} W_hh^T: an RNN with the identity as nonlinearity.
+
+    Not a layer to train: the model in which the theory is exact. Its step
+    Jacobian is W_hh itself, so dh_T/dh_t = W_hh^(T-t), and for a symmetric
+    (or any normal) W_hh, ||dh_T/dh_t||_2 = rho(W_hh)^(T-t) exactly. Same call
+    convention, parameter names and `engine.scope` tags as nn.RNN:
+    `layer(x, h0=None) -> (output (T, B, H), h_n (1, B, H))`.
+
+    >>> layer = LinearRNN(2, 3, rng=0)
+    >>> out, h_n = layer(np.ones((5, 4, 2)))
+    >>> out.shape, h_n.shape
+    ((5, 4, 3), (1, 4, 3))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, rng: RNG = None) -> None:
+        if input_size < 1 or hidden_size < 1:
+            raise ArgumentError(f"LinearRNN: sizes must be positive, got {input_size}, {hidden_size}")
+        gen = make_rng(rng)
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih_l0 = Parameter(gen.uniform(-bound, bound, (hidden_size, input_size)))
+        self.weight_hh_l0 = Parameter(gen.uniform(-bound, bound, (hidden_size, hidden_size)))
+
+    def forward(self, input: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
+        x = input if isinstance(input, Tensor) else Tensor(input)
+        if x.ndim != 3 or x.shape[-1] != self.input_size:
+            raise ShapeError(
+                f"LinearRNN: input has shape {fmt_shape(x.shape)}, expected (T, batch, input_size={self.input_size})"
+            )
+        batch = x.shape[1]
+        h = Tensor(np.zeros((batch, self.hidden_size))) if h0 is None else _as_tensor(h0).reshape(batch, -1)
+        with scope(module="linearrnn.l0"):
+            w_ih, w_hh = self.weight_ih_l0.T, self.weight_hh_l0.T
+        outputs = []
+        for t in range(x.shape[0]):
+            with scope(module="linearrnn.l0", step=t):
+                h = x[t] @ w_ih + h @ w_hh
+            outputs.append(h)
+        return stack(outputs, axis=0), h.reshape(1, batch, self.hidden_size)
+
+
+def _as_tensor(value: Any) -> Tensor:
+    return value if isinstance(value, Tensor) else Tensor(value)
+
+
+# ---------------------------------------------------------------- finding h_t on the tape
+
+
+def hidden_states(output: Tensor) -> list[Tensor]:
+    """The per-step hidden states h_1..h_T (each (B, H)) that a recurrent layer stacked into `output`.
+
+    Walks back from `output` through re-viewing ops (a permute for batch_first,
+    a reshape for an unbatched input) to the `stack` node; its inputs are the
+    live tensors h_t that the next step also read, so their gradients are the
+    full dL/dh_t. For a multi-layer network these are the top layer's states.
+    """
+    tensor = output
+    while tensor._node is not None and tensor._node.name in _ALIASES:
+        parents = tensor._node.parents or ()
+        if len(parents) != 1 or parents[0] is None:
+            break
+        tensor = parents[0]
+    node = tensor._node
+    if node is None or node.name != "stack" or node.parents is None:
+        raise GradientError(
+            f"hidden_states: the output of shape {fmt_shape(output.shape)} was not made by stacking per-step "
+            "states on the tape; pass the first result of an RNN/LSTM/GRU layer called with grad enabled "
+            "and parameters that require grad"
+        )
+    return [p for p in node.parents if p is not None]
+
+
+# ---------------------------------------------------------------- the report
+
+
+@dataclass
+class GradFlowReport:
+    """What `gradient_flow` measured. Time index i holds step t = i + 1 (the `step` tag i).
+
+    grad_norms[i]      ||dL/dh_t||, Frobenius over the batch (B, H)
+    jacobian_norms[i]  ||dh_T/dh_t||_2, the spectral norm, for batch element `sample` (1 at t = T)
+    jacobian_fro[i]    ||dh_T/dh_t||_F, the same products' Frobenius norm
+    step_terms[name]   (T, *shape): term i of dL/d(name), from the uses recorded at step i
+    other_terms[name]  the part of dL/d(name) from uses outside any step (zeros if none)
+    grads[name]        the parameter's `.grad` after backward (and after clipping)
+    """
+
+    loss: float
+    grad_norms: np.ndarray
+    jacobian_norms: np.ndarray | None
+    jacobian_fro: np.ndarray | None
+    step_terms: dict[str, np.ndarray]
+    other_terms: dict[str, np.ndarray]
+    grads: dict[str, np.ndarray]
+    spectral_radius: float | None  # rho(W_hh) of the first layer, when W_hh is square (RNN, LinearRNN)
+    sigma_max: float | None  # largest singular value of the same W_hh (any shape)
+    total_norm: float  # ||all of the layer's gradients||_2 before clipping
+    clip_coef: float = 1.0  # what clipping multiplied every gradient by (1.0: no clipping)
+    trace: BackwardTrace = field(default_factory=BackwardTrace, repr=False)
+
+    @property
+    def T(self) -> int:
+        return len(self.grad_norms)
+
+    def clipped_grad_norms(self) -> np.ndarray:
+        """clip_coef * ||dL/dh_t||: the profile of what the clipped update is made of."""
+        return self.clip_coef * self.grad_norms
+
+    def term_norms(self, name: str) -> np.ndarray:
+        """||term_t|| of dL/d(name) for every step: how much each step contributes."""
+        terms = self._terms(name)
+        return np.sqrt((terms.reshape(len(terms), -1) ** 2).sum(axis=1))
+
+    def term_sum_error(self, name: str) -> float:
+        """max |sum_t term_t + other - .grad|: 0 up to rounding when the split is complete."""
+        total = self._terms(name).sum(axis=0) + self.other_terms[name]
+        return float(np.max(np.abs(total - self.grads[name]))) if total.size else 0.0
+
+    def rate(self, which: str = "grad", first: int = 1, last: int | None = None) -> float:
+        """The factor the norm changes by per step back in time, fitted over t = first..last (1-based).
+
+        A least-squares line through log ||.|| against t has slope s; the rate is
+        exp(-s): below 1 the gradient vanishes going back, above 1 it explodes.
+        `which` is "grad" (||dL/dh_t||) or "jacobian" (||dh_T/dh_t||_2).
+        """
+        if which == "grad":
+            norms = self.grad_norms
+        elif which == "jacobian" and self.jacobian_norms is not None:
+            norms = self.jacobian_norms
+        else:
+            raise ArgumentError(f"GradFlowReport.rate: which must be 'grad' or 'jacobian' (if computed), got {which!r}")
+        return decay_rate(norms, first, last)
+
+    def _terms(self, name: str) -> np.ndarray:
+        if name not in self.step_terms:
+            raise ArgumentError(f"GradFlowReport: no parameter named {name!r}; have {', '.join(self.step_terms)}")
+        return self.step_terms[name]
+
+    def __str__(self) -> str:
+        T = self.T
+        picks = sorted({T, max(T // 2, 1), 1}, reverse=True)
+        lines = [f"loss {self.loss:.6g} over T = {T} steps; ||grad of the layer|| = {self.total_norm:.4g}"]
+        if self.clip_coef != 1.0:
+            lines[0] += f", clipped by a factor {self.clip_coef:.4g}"
+        lines.append("||dL/dh_t||     " + "  ".join(f"t={t}: {self.grad_norms[t - 1]:.3e}" for t in picks))
+        if self.jacobian_norms is not None:
+            lines.append("||dh_T/dh_t||_2 " + "  ".join(f"t={t}: {self.jacobian_norms[t - 1]:.3e}" for t in picks))
+        lines.append(f"rate per step back in time: {_fmt_rate(self.rate('grad'))}")
+        if self.spectral_radius is not None:
+            lines.append(
+                f"W_hh: spectral radius {self.spectral_radius:.4g}, largest singular value {self.sigma_max:.4g}"
+            )
+        for name in self.step_terms:
+            err = self.term_sum_error(name)
+            lines.append(f"dL/d{name} = sum of {T} per-step terms (max |sum - .grad| = {err:.1e})")
+        return "\n".join(lines)
+
+
+def _fmt_rate(rate: float) -> str:
+    return "n/a" if not math.isfinite(rate) else f"{rate:.4f}"
+
+
+def decay_rate(norms: np.ndarray, first: int = 1, last: int | None = None) -> float:
+    """exp(-slope) of the least-squares line through log(norms[t]) over t = first..last (1-based).
+
+    Entries that are zero, NaN or Inf carry no slope and are skipped; NaN if
+    fewer than two remain.
+    """
+    values = np.asarray(norms, dtype=np.float64)
+    last = len(values) if last is None else last
+    if not 1 <= first <= last <= len(values):
+        raise ArgumentError(f"decay_rate: need 1 <= first <= last <= {len(values)}, got first={first}, last={last}")
+    t = np.arange(first, last + 1, dtype=np.float64)
+    y = values[first - 1 : last]
+    keep = np.isfinite(y) & (y > 0)
+    if keep.sum() < 2:
+        return math.nan
+    slope = np.polyfit(t[keep], np.log(y[keep]), 1)[0]
+    return float(np.exp(-slope))
+
+
+# ---------------------------------------------------------------- gradient_flow
+
+
+def gradient_flow(
+    layer: Module,
+    x: Any,
+    loss_fn: Callable[[Tensor], Tensor] | None = None,
+    *,
+    h0: Any = None,
+    jacobians: bool = True,
+    sample: int = 0,
+    clip: float | None = None,
+    seed: int = 0,
+) -> GradFlowReport:
+    """Run `layer` on `x`, backpropagate, and report how the gradient flowed through time.
+
+    `layer` is an RNN, LSTM, GRU (any number of layers; h_t is the top layer's)
+    or anything called as `layer(x, h0) -> (output, state)` that stacks its
+    per-step states into `output` and tags each step with `engine.scope(step=t)`.
+    `loss_fn(output) -> scalar Tensor`; by default the probe L = sum_b u_b · h_T[b]
+    with fixed random unit vectors u_b (seeded by `seed`), so dL/dh_T has norm
+    sqrt(B) and everything before T is pure backprop through time.
+
+    Side effects, as `loss.backward()` would have: every parameter of `layer`
+    gets its `.grad` (set afresh, not added to), then clipped with
+    `nn.utils.clip_grad_norm_(params, clip)` when `clip` is given.
+
+    Cost: one backward pass, one `grad` call per (step, prelude output) to split
+    the terms, and one forward and backward on H copies for the Jacobians. For
+    layer k > 0 of a stack, each of those `grad` calls walks the layers below,
+    so the split costs O(T^2) there.
+    """
+    named = dict(layer.named_parameters())
+    if not named:
+        raise ArgumentError(f"gradient_flow: {type(layer).__name__} has no parameters")
+    x_t = _as_tensor(x)
+    for p in named.values():
+        p.grad = None
+    output, _ = layer(x_t, h0)
+    states = hidden_states(output)
+    for h in states:
+        h.retain_grad()
+    loss = _probe_loss(states[-1], seed) if loss_fn is None else loss_fn(output)
+    if not isinstance(loss, Tensor) or loss.size != 1:
+        shape = fmt_shape(loss.shape) if isinstance(loss, Tensor) else type(loss).__name__
+        raise ShapeError(f"gradient_flow: loss_fn must return a single-element Tensor, got {shape}")
+
+    prelude = _find_prelude(loss, named)
+    param_ids = {id(p) for p in named.values()}
+    frontier: dict[int, Tensor] = {}  # the tensors (parameters or prelude outputs) that step ops consumed
+    raw_terms: dict[tuple[int, Any], np.ndarray] = {}
+
+    def add(tensor: Tensor, bucket: Any, g: np.ndarray) -> None:
+        frontier[id(tensor)] = tensor
+        previous = raw_terms.get((id(tensor), bucket))
+        raw_terms[(id(tensor), bucket)] = np.array(g, copy=True) if previous is None else previous + g
+
+    def observe(node: engine.Function, grad_outs: tuple[Tensor, ...], grads_in: tuple[Tensor | None, ...]) -> None:
+        if id(node) in prelude or node.parents is None:
+            return  # inside the prelude the terms are already mixed; count them where they enter it
+        for parent, g in zip(node.parents, grads_in, strict=True):
+            if g is None or not isinstance(parent, Tensor):
+                continue
+            if id(parent) in param_ids or (parent._node is not None and id(parent._node) in prelude):
+                add(parent, node.tags.get("step"), g.data)
+
+    if loss._node is not None and id(loss._node) in prelude:
+        add(loss, None, np.ones(loss.shape, dtype=loss.dtype))  # a loss made of parameters alone
+    with backward_trace() as bt, engine._observing(backward=observe):
+        # retain_graph: afterwards each term is carried through the prelude to the parameters
+        loss.backward(retain_graph=True)
+
+    step_terms, other_terms = _collect_terms(raw_terms, frontier, prelude, named, len(states))
+    grads = {n: np.array(_grad_data(p), copy=True) for n, p in named.items()}
+    total_norm = float(np.sqrt(sum(float(np.sum(g * g)) for g in grads.values())))
+    coef = 1.0
+    if clip is not None:
+        clip_grad_norm_(list(named.values()), clip)
+        after = {n: np.array(_grad_data(p), copy=True) for n, p in named.items()}
+        # Measured, not recomputed from the formula: the factor clipping actually applied.
+        coef = float(np.sqrt(sum(float(np.sum(g * g)) for g in after.values())) / total_norm) if total_norm else 1.0
+        grads = after
+        step_terms = {n: v * coef for n, v in step_terms.items()}
+        other_terms = {n: v * coef for n, v in other_terms.items()}
+
+    grad_norms = np.array([_norm(h.grad) for h in states])
+    jac = jacobian_norms(layer, x_t.data, h0=h0, sample=sample) if jacobians else None
+    rho, sigma = _recurrent_spectrum(named)
+    return GradFlowReport(
+        loss=float(loss.item()),
+        grad_norms=grad_norms,
+        jacobian_norms=None if jac is None else jac[0],
+        jacobian_fro=None if jac is None else jac[1],
+        step_terms=step_terms,
+        other_terms=other_terms,
+        grads=grads,
+        spectral_radius=rho,
+        sigma_max=sigma,
+        total_norm=total_norm,
+        clip_coef=coef,
+        trace=bt,
+    )
+
+
+def _probe_loss(h_last: Tensor, seed: int) -> Tensor:
+    u = np.random.default_rng(seed).standard_normal(h_last.shape)
+    u /= np.linalg.norm(u, axis=-1, keepdims=True)
+    return (h_last * Tensor(u.astype(h_last.dtype))).sum()
+
+
+def _norm(g: Any) -> float:
+    if g is None:
+        return 0.0  # retain_grad set nothing: no gradient reached this step
+    data = g.data if isinstance(g, Tensor) else np.asarray(g)
+    with np.errstate(over="ignore"):
+        return float(np.linalg.norm(data.ravel()))
+
+
+def _grad_data(p: Tensor) -> np.ndarray:
+    if p.grad is None:
+        return np.zeros(p.shape, dtype=p.dtype)
+    return np.asarray(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
+
+
+def _find_prelude(loss: Tensor, named: Mapping[str, Parameter]) -> dict[int, frozenset[int]]:
+    """The prelude: ops recorded outside any time step that compute from the parameters alone.
+
+    Examples: W_hh.T, taken once before the loop, and the input projection
+    x W_ih^T + b that RNN/LSTM/GRU compute for all steps at once and `unbind`
+    into per-step pieces. The steps consume the prelude's outputs, so a
+    parameter's gradient is split by step where those outputs are used.
+    Returns {id(node): ids of the parameters it reaches through prelude ops only}.
+
+    An untagged op joins the prelude only if its other inputs depend on none of
+    the parameters it reaches: then backprop from a prelude output to those
+    parameters cannot leak through a time step. (A loss L(h_T) + sum(W^2) adds
+    a W-term at no step; the final add is not in the prelude, and its W-term is
+    counted as one use outside the steps.)
+    """
+    param_ids = {id(p) for p in named.values()}
+    depends: dict[int, frozenset[int]] = {}  # node id -> every parameter it depends on, by any path
+    prelude: dict[int, frozenset[int]] = {}
+    for tensor in engine.topological_order([loss]):  # earliest first: parents are classified before users
+        node = tensor._node
+        assert node is not None and node.parents is not None
+        inside: set[int] = set()
+        outside: set[int] = set()
+        for parent in node.parents:
+            if not isinstance(parent, Tensor):
+                continue
+            if id(parent) in param_ids:
+                inside.add(id(parent))
+            elif parent._node is not None:
+                through = prelude.get(id(parent._node))
+                if through is not None:
+                    inside |= through
+                else:
+                    outside |= depends.get(id(parent._node), frozenset())
+        depends[id(node)] = frozenset(inside | outside)
+        if inside and "step" not in node.tags and not inside & outside:
+            prelude[id(node)] = frozenset(inside)
+    return prelude
+
+
+def _collect_terms(
+    raw: Mapping[tuple[int, Any], np.ndarray],
+    frontier: Mapping[int, Tensor],
+    prelude: Mapping[int, frozenset[int]],
+    named: Mapping[str, Parameter],
+    steps: int,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Per-step terms in each parameter's own shape.
+
+    A term that arrived at a prelude output is carried back to the parameters
+    by the ordinary `grad`, one call per (output, step): a VJP is linear in the
+    gradient it is given, so the pieces add up to what backward() computed.
+    """
+    by_id = {id(p): (n, p) for n, p in named.items()}
+    step_terms = {n: np.zeros((steps, *p.shape), dtype=p.dtype) for n, p in named.items()}
+    other_terms = {n: np.zeros(p.shape, dtype=p.dtype) for n, p in named.items()}
+    for (tensor_id, step), term in raw.items():
+        tensor = frontier[tensor_id]
+        if tensor_id in by_id:
+            pieces = [(by_id[tensor_id][0], term)]
+        else:
+            assert tensor._node is not None
+            wanted = [by_id[i] for i in sorted(prelude[id(tensor._node)])]
+            mapped = grad(
+                tensor, [p for _, p in wanted], grad_outputs=Tensor(term), retain_graph=True, allow_unused=True
+            )
+            pieces = [(n, g.data) for (n, _), g in zip(wanted, mapped, strict=True) if g is not None]
+        for name, piece in pieces:
+            if isinstance(step, int) and 0 <= step < steps:
+                step_terms[name][step] += piece
+            else:
+                other_terms[name] += piece
+    return step_terms, other_terms
+
+
+def _recurrent_spectrum(named: Mapping[str, Parameter]) -> tuple[float | None, float | None]:
+    w = named.get("weight_hh_l0")
+    if w is None or w.ndim != 2:
+        return None, None
+    sigma = float(np.linalg.norm(w.data, 2))
+    if w.shape[0] != w.shape[1]:
+        return None, sigma  # gated cells stack several H x H blocks: no single spectral radius
+    return spectral_radius(w.data), sigma
+
+
+def spectral_radius(matrix: np.ndarray) -> float:
+    """max |eigenvalue|: the rate at which powers of the matrix grow or shrink (Gelfand's formula)."""
+    return float(np.max(np.abs(np.linalg.eigvals(np.asarray(matrix, dtype=np.float64)))))
+
+
+# ---------------------------------------------------------------- Jacobian products
+
+
+def jacobian_norms(layer: Module, x: Any, *, h0: Any = None, sample: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(||dh_T/dh_t||_2, ||dh_T/dh_t||_F) for t = 1..T, for batch element `sample` of `x`.
+
+    Exact, with one VJP per coordinate of h_T, run as one backward pass: the
+    layer reads H copies of the sequence, copy i's h_T is seeded with e_i, and
+    the gradient captured at h_t then holds row i of dh_T/dh_t in batch row i.
+    """
+    data = np.asarray(x.data if isinstance(x, Tensor) else x)
+    batch_first = bool(getattr(layer, "batch_first", False))
+    if data.ndim == 3:
+        batch, shape = (data.shape[0] if batch_first else data.shape[1]), fmt_shape(data.shape)
+        if not 0 <= sample < batch:
+            raise ArgumentError(f"jacobian_norms: sample={sample} is not a batch index of an input of shape {shape}")
+        one = data[sample] if batch_first else data[:, sample]
+    elif data.ndim == 2:
+        one = data  # unbatched (T, D)
+    else:
+        raise ShapeError(f"jacobian_norms: input must be (T, B, D) or unbatched (T, D), got {fmt_shape(data.shape)}")
+    size = int(getattr(layer, "hidden_size", 0))
+    if size < 1:
+        raise ArgumentError(f"jacobian_norms: {type(layer).__name__} has no hidden_size attribute")
+    copies = np.repeat(one[None], size, axis=0) if batch_first else np.repeat(one[:, None], size, axis=1)
+    state = None if h0 is None else _tile_state(h0, sample, size)
+    output, _ = layer(Tensor(copies), state)
+    states = hidden_states(output)
+    rows = grad(states[-1], states, grad_outputs=Tensor(np.eye(size, dtype=states[-1].dtype)))
+    spectral = np.array([np.linalg.norm(r.data, 2) if r is not None else 0.0 for r in rows])
+    frobenius = np.array([np.linalg.norm(r.data) if r is not None else 0.0 for r in rows])
+    return spectral, frobenius
+
+
+def _tile_state(h0: Any, sample: int, copies: int) -> Any:
+    """The initial state of `sample`, repeated for every copy: (L, B, H) -> (L, copies, H); pairs for an LSTM."""
+    if isinstance(h0, tuple | list):
+        return tuple(_tile_state(s, sample, copies) for s in h0)
+    array = np.asarray(h0.data if isinstance(h0, Tensor) else h0)
+    if array.ndim != 3:
+        raise ShapeError(f"jacobian_norms: h0 must be (num_layers, B, H), got {fmt_shape(array.shape)}")
+    return Tensor(np.repeat(array[:, sample : sample + 1], copies, axis=1))
+
+
+# ---------------------------------------------------------------- the health check
+
+
+@dataclass
+class Problem:
+    """One unhealthy gradient: where (a parameter or a time step), what, how big, and where it began."""
+
+    where: str
+    kind: str  # "nan" | "inf" | "zero" | "vanishing" | "exploding" | "missing"
+    norm: float
+    origin: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.where}: {self.kind} (norm {self.norm:.3g})"
+        return text + (f"; {self.origin}" if self.origin else "")
+
+
+@dataclass
+class HealthReport:
+    """The problems `check_gradients` found; empty means healthy. Prints one line per problem."""
+
+    problems: list[Problem]
+    checked: int
+    vanish_tol: float
+    explode_tol: float
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def kinds(self) -> set[str]:
+        return {p.kind for p in self.problems}
+
+    def __str__(self) -> str:
+        if self.ok:
+            return (
+                f"all {self.checked} gradients healthy "
+                f"({self.vanish_tol:g} <= norm <= {self.explode_tol:g}, finite, not zero)"
+            )
+        head = f"{len(self.problems)} problem(s) in {self.checked} gradients:"
+        return "\n".join([head, *(f"  {p}" for p in self.problems)])
+
+
+def check_gradients(
+    params: Module | Mapping[str, Tensor | np.ndarray] | Iterable[Tensor],
+    report: GradFlowReport | None = None,
+    *,
+    trace: Sequence[VJPRecord] | None = None,
+    vanish_tol: float = 1e-8,
+    explode_tol: float = 1e3,
+) -> HealthReport:
+    """Flag NaN, Inf, exactly-zero, vanishing (norm < vanish_tol) and exploding (norm > explode_tol) gradients.
+
+    Checks each parameter's `.grad` (`params` is a Module, tensors, or a dict of
+    tensors or of gradient arrays such as `report.grads`) and, given a
+    `report`, each ||dL/dh_t||. A parameter without `.grad` is "missing"
+    (unused, or backward not run).
+    With a backward trace (`inspect.backward_trace()`, or the report's own)
+    each problem names its origin: the first VJP, in the order backward ran
+    them, whose outgoing gradient had the problem although its incoming one
+    did not — the op (and its module/step tags) where the gradient went bad.
+    """
+    if not 0 <= vanish_tol < explode_tol:
+        raise ArgumentError(
+            "check_gradients: need 0 <= vanish_tol < explode_tol, "
+            f"got vanish_tol={vanish_tol}, explode_tol={explode_tol}"
+        )
+    records = list(trace) if trace is not None else list(report.trace) if report is not None else []
+    problems: list[Problem] = []
+    items = _named_grads(params)
+    for name, g in items:
+        if g is None:
+            problems.append(Problem(f"param {name}", "missing", math.nan, "no .grad: unused, or backward() not run"))
+            continue
+        problems.extend(_judge(f"param {name}", g, vanish_tol, explode_tol, records))
+    steps = 0
+    if report is not None:
+        steps = report.T
+        for i, n in enumerate(report.grad_norms):
+            problems.extend(_judge(f"dL/dh_{i + 1}", np.array([n]), vanish_tol, explode_tol, records))
+    return HealthReport(problems, len(items) + steps, vanish_tol, explode_tol)
+
+
+def _named_grads(
+    params: Module | Mapping[str, Tensor | np.ndarray] | Iterable[Tensor],
+) -> list[tuple[str, np.ndarray | None]]:
+    """(name, gradient array or None) for a Module, a dict of tensors or of gradients, or a list of tensors."""
+    if isinstance(params, Module):
+        items: list[tuple[str, Any]] = list(params.named_parameters())
+    elif isinstance(params, Mapping):
+        items = list(params.items())
+    else:
+        items = [(str(i), p) for i, p in enumerate(params)]
+    out: list[tuple[str, np.ndarray | None]] = []
+    for name, p in items:
+        if isinstance(p, np.ndarray):
+            out.append((name, p))  # already a gradient (e.g. GradFlowReport.grads)
+        elif isinstance(p, Tensor):
+            out.append((name, None if p.grad is None else _grad_data(p)))
+        else:
+            raise ArgumentError(
+                f"check_gradients: parameter {name} is a {type(p).__name__}, not a Tensor or a gradient array"
+            )
+    return out
+
+
+def _judge(where: str, g: np.ndarray, vanish_tol: float, explode_tol: float, records: list[VJPRecord]) -> list[Problem]:
+    with np.errstate(over="ignore", invalid="ignore"):
+        norm = float(np.linalg.norm(g.ravel().astype(np.float64)))
+    found = []
+    if np.isnan(g).any():
+        found.append(Problem(where, "nan", norm, _origin(records, "nan", vanish_tol, explode_tol)))
+    if np.isinf(g).any():
+        found.append(Problem(where, "inf", norm, _origin(records, "inf", vanish_tol, explode_tol)))
+    if found:
+        return found
+    if norm == 0.0:
+        return [Problem(where, "zero", norm, _origin(records, "zero", vanish_tol, explode_tol))]
+    if norm < vanish_tol:
+        return [Problem(where, "vanishing", norm, _origin(records, "vanishing", vanish_tol, explode_tol))]
+    if norm > explode_tol:
+        return [Problem(where, "exploding", norm, _origin(records, "exploding", vanish_tol, explode_tol))]
+    return []
+
+
+def _is(kind: str, norm: float, vanish_tol: float, explode_tol: float) -> bool:
+    """Does a gradient of this 2-norm have the problem? (The norm of an array with a NaN is NaN, with an Inf is Inf.)"""
+    if kind == "nan":
+        return math.isnan(norm)
+    if kind == "inf":
+        return math.isinf(norm)
+    if kind == "zero":
+        return norm == 0.0
+    if kind == "vanishing":
+        return 0.0 < norm < vanish_tol
+    return math.isfinite(norm) and norm > explode_tol
+
+
+def _origin(records: list[VJPRecord], kind: str, vanish_tol: float, explode_tol: float) -> str | None:
+    """Name the first VJP whose outgoing gradient had the problem while its incoming gradient did not."""
+    if not records:
+        return None
+    if kind in ("nan", "inf"):
+        # A NaN usually starts as an Inf (inf * 0, inf - inf): name where the first non-finite value appeared.
+        def bad(n: float) -> bool:
+            return not math.isfinite(n)
+
+        what = "non-finite"
+    else:
+
+        def bad(n: float) -> bool:
+            return _is(kind, n, vanish_tol, explode_tol)
+
+        what = kind
+    for r in records:
+        if bad(r.grad_out.norm):
+            if r is records[0]:
+                return f"the gradient fed to backward() at {r.op} was already {what}"
+            continue
+        for i, g in enumerate(r.grads_in):
+            if g is not None and bad(g.norm):
+                tags = ", ".join(f"{k} {v}" for k, v in r.tags.items())
+                where = f" [{tags}]" if tags else ""
+                return f"first {what} gradient came out of the VJP of {r.op}{where} (to its input {i})"
+    return None
