@@ -777,3 +777,25 @@ def test_rebound_parameter_with_create_graph_is_a_clear_error() -> None:
     p.data = np.array([10.0, 20.0])
     with pytest.raises(GradientError, match=r"mul: an input of shape \(2,\) was given new values.*forward pass again"):
         loss.backward(create_graph=True)
+
+
+def test_set_grad_enabled_called_alone_switches_at_once_and_scopes_as_block_or_decorator() -> None:
+    tg.set_grad_enabled(False)
+    try:
+        assert not tg.is_grad_enabled()
+        x = tg.Tensor([1.0], requires_grad=True)
+        assert (x * 2).grad_fn is None
+    finally:
+        tg.set_grad_enabled(True)
+    assert tg.is_grad_enabled()
+    with tg.set_grad_enabled(False):
+        assert not tg.is_grad_enabled()
+    assert tg.is_grad_enabled()
+
+    @tg.set_grad_enabled(False)
+    def inside() -> bool:
+        return tg.is_grad_enabled()
+
+    assert tg.is_grad_enabled(), "decorating must not switch the mode"
+    assert inside() is False
+    assert tg.is_grad_enabled()

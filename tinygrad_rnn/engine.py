@@ -44,8 +44,8 @@ def is_grad_enabled() -> bool:
     return _GradMode.enabled
 
 
-class set_grad_enabled(ContextDecorator):
-    """Turn recording on or off inside a `with` block or a decorated function."""
+class _GradModeBlock(ContextDecorator):
+    """Set the grad mode inside a `with` block or a decorated function, and restore it after."""
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
@@ -59,18 +59,39 @@ class set_grad_enabled(ContextDecorator):
         _GradMode.enabled = self._previous.pop()
 
 
-class no_grad(set_grad_enabled):
+class no_grad(_GradModeBlock):
     """Record nothing: `with tg.no_grad(): ...` or `@tg.no_grad()`."""
 
     def __init__(self) -> None:
         super().__init__(False)
 
 
-class enable_grad(set_grad_enabled):
+class enable_grad(_GradModeBlock):
     """Record again inside a `no_grad` region."""
 
     def __init__(self) -> None:
         super().__init__(True)
+
+
+class set_grad_enabled(_GradModeBlock):
+    """Switch recording on or off: at once when called on its own (`tg.set_grad_enabled(False)`),
+    or only inside a `with` block or a decorated function, as in PyTorch."""
+
+    def __init__(self, mode: bool) -> None:
+        super().__init__(mode)
+        self._before_call = _GradMode.enabled
+        self._fresh = True  # the first `with` must restore the mode from before this call, not after it
+        _GradMode.enabled = self.mode
+
+    def __call__(self, func: Any) -> Any:  # a decorator: the mode applies only inside func
+        _GradMode.enabled = self._before_call
+        self._fresh = False
+        return super().__call__(func)
+
+    def __enter__(self) -> None:
+        self._previous.append(self._before_call if self._fresh else _GradMode.enabled)
+        self._fresh = False
+        _GradMode.enabled = self.mode
 
 
 # ---------------------------------------------------------------- scopes
@@ -322,7 +343,7 @@ def backward(
     captured: dict[Tensor, Tensor] = {}
     wanted = {id(t) for t in capture}
     order = topological_order(roots)
-    with set_grad_enabled(create_graph):
+    with _GradModeBlock(create_graph):
         while order:
             tensor = order.pop()  # latest first; popping also lets each tensor be freed once used
             node = tensor._node

@@ -294,6 +294,9 @@ class Tensor:
     def __pos__(self) -> Tensor:
         return self
 
+    def __abs__(self) -> Tensor:
+        return ops.Abs.apply(self)
+
     # Comparisons are not differentiable: they return boolean tensors that record nothing.
     def __lt__(self, other: Any) -> Tensor:
         return Tensor._make(self.data < self._operand(other).data, None)
