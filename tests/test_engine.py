@@ -799,3 +799,32 @@ def test_set_grad_enabled_called_alone_switches_at_once_and_scopes_as_block_or_d
     assert tg.is_grad_enabled(), "decorating must not switch the mode"
     assert inside() is False
     assert tg.is_grad_enabled()
+
+
+class _TwoOutputs(tg.Function):
+    """(y1, y2) = (2x, x^2);   dL/dx = 2 dL/dy1 + 2x dL/dy2"""
+
+    def forward(ctx, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        ctx.save_for_backward(x)
+        return 2.0 * x, x * x
+
+    def backward(ctx, grad_y1: tg.Tensor, grad_y2: tg.Tensor) -> tg.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad_y1 * 2.0 + grad_y2 * x * 2.0
+
+
+def test_a_user_function_with_several_outputs_gets_one_gradient_per_output() -> None:
+    x = tg.Tensor([1.0, -2.0, 3.0], requires_grad=True)
+    y1, y2 = _TwoOutputs.apply(x)
+    assert y1.grad_fn is y2.grad_fn
+    (y1 * 5.0 + y2).sum().backward()
+    np.testing.assert_allclose(x.grad, 10.0 + 2.0 * x.data)
+
+
+def test_an_output_no_gradient_reached_contributes_zeros() -> None:
+    x = tg.Tensor([1.0, -2.0, 3.0], requires_grad=True)
+    _, y2 = _TwoOutputs.apply(x)
+    y2.sum().backward()  # no gradient reaches y1: its backward argument is zeros
+    np.testing.assert_allclose(x.grad, 2.0 * x.data)
+    assert tg.gradcheck(lambda t: _TwoOutputs.apply(t)[1], [tg.Tensor([0.5, 1.5], requires_grad=True)])
+    assert tg.gradgradcheck(lambda t: _TwoOutputs.apply(t)[1], [tg.Tensor([0.5, 1.5], requires_grad=True)])
