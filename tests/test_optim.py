@@ -191,7 +191,9 @@ HYPER = {
     RMSprop: st.fixed_dictionaries(
         {
             "lr": st.floats(0.0, 0.1),
-            "alpha": unit,
+            # alpha -> 0 makes the centered variance v - a^2 = alpha (1 - alpha) g^2 a cancellation whose
+            # rounding (and so its sign, and a NaN from sqrt) differs between two correct implementations.
+            "alpha": st.floats(0.01, 0.999),
             "eps": st.floats(1e-3, 1.0),  # centered: v - a^2 may be ~0, so keep the denominator away from it
             "momentum": unit,
             "centered": st.booleans(),
