@@ -828,3 +828,11 @@ def test_an_output_no_gradient_reached_contributes_zeros() -> None:
     np.testing.assert_allclose(x.grad, 2.0 * x.data)
     assert tg.gradcheck(lambda t: _TwoOutputs.apply(t)[1], [tg.Tensor([0.5, 1.5], requires_grad=True)])
     assert tg.gradgradcheck(lambda t: _TwoOutputs.apply(t)[1], [tg.Tensor([0.5, 1.5], requires_grad=True)])
+
+
+def test_grad_accepts_a_scalar_grad_output() -> None:
+    x = tg.Tensor(2.0, requires_grad=True)
+    (from_numpy_scalar,) = tg.grad(x * x, x, np.float64(3.0))
+    (from_float,) = tg.grad(x * x, x, 3.0)
+    assert from_numpy_scalar is not None and from_float is not None
+    assert from_numpy_scalar.item() == from_float.item() == 12.0

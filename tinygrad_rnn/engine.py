@@ -463,7 +463,7 @@ def grad(
     """
     outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     ins = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray):
+    if grad_outputs is None or isinstance(grad_outputs, Tensor | np.ndarray | np.generic | int | float):
         given: list[Any] = [grad_outputs] * len(outs) if grad_outputs is not None else [None] * len(outs)
     else:
         given = list(grad_outputs)
