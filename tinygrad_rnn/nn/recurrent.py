@@ -333,11 +333,11 @@ class _Recurrent(Module):
         self,
         input_size: int,
         hidden_size: int,
-        num_layers: int,
-        bias: bool,
-        batch_first: bool,
-        dtype: Any,
-        rng: RNG,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dtype: Any = np.float64,
+        rng: RNG = None,
     ) -> None:
         _check_sizes(type(self).__name__, input_size, hidden_size)
         if num_layers < 1:
@@ -551,18 +551,6 @@ class LSTM(_Recurrent):
     __doc__ = (__doc__ or "") + _LAYER_DOC
     gates = 4
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dtype: Any = np.float64,
-        rng: RNG = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dtype, rng)
-
     def _step(self, x: Tensor, state: State, w: _Weights) -> State:
         return _lstm_step(x, state, w)
 
@@ -580,18 +568,6 @@ class GRU(_Recurrent):
     __doc__ = (__doc__ or "") + _LAYER_DOC
     gates = 3
     folds_hidden_bias = False
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dtype: Any = np.float64,
-        rng: RNG = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dtype, rng)
 
     def _step(self, x: Tensor, state: State, w: _Weights) -> State:
         return _gru_step(x, state, w)
