@@ -162,7 +162,7 @@ class Function:
     Save inputs or the output by passing the very array `forward` received or
     returned: `saved_tensors` hands them back as the live Tensors, so the VJP
     stays differentiable (higher-order gradients). Any other saved array
-    comes back as a constant. The arrays of saved inputs that require grad
+    comes back as a constant. The arrays of saved leaves that require grad
     become read-only, so an in-place write cannot silently change a gradient;
     rebind `.data` instead (as the optimizers do) and recorded graphs keep
     the values they saw.
@@ -283,8 +283,10 @@ def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -
 def _resolve_saved(value: Any, args: tuple[Any, ...]) -> Any:
     for a in args:
         if isinstance(a, Tensor) and a.data is value:
-            if a.requires_grad:
-                value.flags.writeable = False  # an in-place write would silently change this node's gradient
+            if a.requires_grad and a._node is None:
+                # A leaf's array (a parameter, an input) is the one users might write to in place,
+                # which would silently change this node's gradient. Ops never write to their inputs.
+                value.flags.writeable = False
             return (a, value)
     return value
 
