@@ -218,7 +218,7 @@ class Div(Function):
 
 
 class Pow(Function):
-    """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 where y = 0),   dL/dy = dL/dz * z log(x)"""
+    """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 at x = y = 0),   dL/dy = dL/dz * z log(x)"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
         z = _broadcasting("pow", np.power, x, y)
