@@ -301,8 +301,13 @@ def _freed_error(node: Function) -> GradientError:
 # ---------------------------------------------------------------- the backward pass
 
 
-def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
-    """One output tensor of every node reachable from `roots`, earliest-recorded first."""
+def topological_order(roots: Sequence[Tensor], *, stop_at_freed: bool = False) -> list[Tensor]:
+    """One output tensor of every node reachable from `roots`, earliest-recorded first.
+
+    A node whose inputs backward() already freed raises GradientError, or with
+    `stop_at_freed=True` is listed and ends its branch of the search (the study
+    tools look at half-freed graphs).
+    """
     seen: set[int] = set()
     stack = [t for t in roots if t._node is not None]
     order: list[Tensor] = []
@@ -312,9 +317,11 @@ def topological_order(roots: Sequence[Tensor]) -> list[Tensor]:
         if node is None or id(node) in seen:
             continue
         seen.add(id(node))
-        if node.parents is None:
-            raise _freed_error(node)
         order.append(tensor)
+        if node.parents is None:
+            if stop_at_freed:
+                continue
+            raise _freed_error(node)
         stack.extend([p for p in node.parents if isinstance(p, Tensor) and p._node is not None])
     order.sort(key=_seq)
     return order

@@ -9,7 +9,7 @@ saved values and attributes.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,9 +64,9 @@ def memory(tensor_or_trace: Tensor | Trace) -> MemoryReport:
     """
     if isinstance(tensor_or_trace, Trace):
         # A trace holds every tensor it lists, so all of them count, not only what the roots reach.
-        order = _reachable_nodes([e.tensor for e in tensor_or_trace])
+        order = engine.topological_order([e.tensor for e in tensor_or_trace], stop_at_freed=True)
     else:
-        order = _reachable_nodes(_roots("memory", tensor_or_trace))
+        order = engine.topological_order(_roots("memory", tensor_or_trace), stop_at_freed=True)
     leaf_buffers: dict[int, int] = {}
     for t in order:
         for p in _parents(t):
@@ -89,29 +89,6 @@ def memory(tensor_or_trace: Tensor | Trace) -> MemoryReport:
             by_step[step] = by_step.get(step, 0) + base.nbytes
     total = sum(sizes.values())
     return MemoryReport(total, by_step=by_step, leaves=sum(leaf_buffers.values()), nodes=len(order), **sizes)
-
-
-def _reachable_nodes(roots: Sequence[Tensor]) -> list[Tensor]:
-    """Like engine.topological_order, but a node freed by backward() ends the walk instead of raising."""
-    seen: set[int] = set()
-    stack = [t for t in roots if t._node is not None]
-    found = []
-    while stack:
-        t = stack.pop()
-        if id(t) in seen:
-            continue
-        seen.add(id(t))
-        found.append(t)
-        for p in _parents(t):
-            if p is not None and p._node is not None:
-                stack.append(p)
-    found.sort(key=_seq)
-    return found
-
-
-def _seq(t: Tensor) -> int:
-    assert t._node is not None  # only non-leaves are sorted
-    return t._node.seq
 
 
 def _node_arrays(out: Tensor, node: engine.Function) -> Iterator[tuple[str, np.ndarray]]:
