@@ -407,14 +407,17 @@ class Permute(Function):
     """y = x with axes reordered;   dL/dx = dL/dy with the inverse order"""
 
     def forward(ctx, x: Array, *, axes: tuple[int, ...]) -> Array:
-        order = [a % x.ndim if x.ndim else a for a in axes]
-        if sorted(order) != list(range(x.ndim)):
-            raise ShapeError(f"permute: {axes} is not an ordering of the {x.ndim} axes of shape {fmt_shape(x.shape)}")
-        ctx.inverse = tuple(sorted(range(x.ndim), key=order.__getitem__))
-        return x.transpose(order)
+        ctx.axes = axes
+        try:
+            return x.transpose(axes)  # numpy checks that axes is an ordering of x's axes
+        except (ValueError, TypeError):
+            pass
+        raise ShapeError(f"permute: {axes} is not an ordering of the {x.ndim} axes of shape {fmt_shape(x.shape)}")
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
-        return grad_out.permute(*ctx.inverse)
+        ndim = grad_out.ndim
+        inverse = sorted(range(ndim), key=lambda i: ctx.axes[i] % ndim)  # axis a of y came from axis axes[a] of x
+        return grad_out.permute(*inverse)
 
 
 class BroadcastTo(Function):
