@@ -483,10 +483,6 @@ class ScatterAdd(Function):
         return GetItem.apply(grad_out, index=ctx.index)
 
 
-def _slice_along(axis: int, index: int | slice) -> tuple[Any, ...]:
-    return (slice(None),) * axis + (index,)
-
-
 class Stack(Function):
     """y = stack(x_1..x_n) along a new axis;   dL/dx_i = dL/dy[..., i, ...]"""
 
@@ -500,7 +496,7 @@ class Stack(Function):
         return np.stack(xs, axis=ctx.axis)
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, ...]:
-        return tuple(grad_out[_slice_along(ctx.axis, i)] for i in range(grad_out.shape[ctx.axis]))
+        return tuple(Unbind.apply(grad_out, axis=ctx.axis))  # one node with n outputs, not n slices
 
 
 class Concatenate(Function):
@@ -518,8 +514,8 @@ class Concatenate(Function):
         return out
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, ...]:
-        b = ctx.bounds
-        return tuple(grad_out[_slice_along(ctx.axis, slice(b[i], b[i + 1]))] for i in range(len(b) - 1))
+        sizes = tuple(end - start for start, end in zip(ctx.bounds, ctx.bounds[1:], strict=False))
+        return tuple(Split.apply(grad_out, sizes=sizes, axis=ctx.axis))
 
 
 class Split(Function):
