@@ -130,7 +130,6 @@ backward_observers: list[Callable[[Function, tuple[Tensor, ...], tuple[Tensor | 
 
 _sequence = itertools.count()
 _OUTPUT = object()  # marks "the output of this node" among saved values
-_NOTHING: tuple[bool, ...] = ()  # needs_input_grad of a node that records nothing
 
 
 class Function:
@@ -196,7 +195,9 @@ class Function:
         ctx._saved = ()
         # Under no_grad (and so inside every plain backward pass) nothing is recorded: skip the bookkeeping.
         needs = ctx.needs_input_grad = (
-            tuple([isinstance(a, Tensor) and a.requires_grad for a in args]) if _GradMode.enabled else _NOTHING
+            tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+            if _GradMode.enabled
+            else (False,) * len(args)
         )
         raw = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
         if type(raw) is tuple:
