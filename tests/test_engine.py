@@ -836,3 +836,35 @@ def test_grad_accepts_a_scalar_grad_output() -> None:
     (from_float,) = tg.grad(x * x, x, 3.0)
     assert from_numpy_scalar is not None and from_float is not None
     assert from_numpy_scalar.item() == from_float.item() == 12.0
+
+
+def test_a_saved_leaf_is_read_only_only_while_a_graph_that_saved_it_is_alive() -> None:
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    first, second = (w * w).sum(), (w * w * w).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        w.data[0] = 5.0  # would silently change both gradients
+    first.backward()
+    with pytest.raises(ValueError, match="read-only"):
+        w.data[0] = 5.0  # `second` still needs the values
+    second.backward()
+    w.data[0] = 5.0  # every graph that saved it is gone: the micrograd idiom works again
+    assert w.data.tolist() == [5.0, 2.0]
+    third = (w * w).sum()
+    del third  # dropped without backward: collecting the graph also releases the array
+    w.data -= 1.0
+    assert w.data.tolist() == [4.0, 1.0]
+
+
+def test_in_place_operators_update_under_no_grad_and_refuse_to_go_unrecorded() -> None:
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    loss = (w * w).sum()
+    loss.backward()
+    with tg.no_grad():
+        w -= 0.25 * w.grad  # the PyTorch manual-SGD idiom
+        w *= 2.0
+    np.testing.assert_allclose(w.data, [1.0, 2.0])
+    assert w.requires_grad and w.is_leaf
+    with pytest.raises(tg.GradientError, match=r"-=: an in-place update .*no_grad"):
+        w -= 1.0
+    with tg.no_grad(), pytest.raises(tg.ShapeError, match=r"\+=: cannot update a tensor of shape \(2,\)"):
+        w += np.ones(3)

@@ -173,7 +173,7 @@ class Function:
         y ──┘
     """
 
-    __slots__ = ("__dict__", "_output", "_saved", "needs_input_grad", "outputs", "parents", "seq", "tags")
+    __slots__ = ("__dict__", "_output", "_saved", "_thaw", "needs_input_grad", "outputs", "parents", "seq", "tags")
 
     parents: tuple[Any, ...] | None  # the positional arguments: Tensors, or anything else passed through
     needs_input_grad: tuple[bool, ...]
@@ -182,6 +182,7 @@ class Function:
     outputs: tuple[weakref.ref[Tensor], ...] | None  # only for a node with several outputs
     output_meta: list[tuple[tuple[int, ...], np.dtype[Any]]]  # their shapes and dtypes, likewise
     _output: weakref.ref[Tensor]
+    _thaw: weakref.finalize[Any, Any]  # makes saved leaf arrays writable again; set only where some were saved
 
     def forward(ctx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(ctx).__name__} defines no forward()")
@@ -218,6 +219,7 @@ class Function:
                     # A weak reference: the output holds its node, so a strong one would be a cycle.
                     ctx._output = weakref.ref(out)
                     break
+            _freeze_saved_leaves(ctx, saved)
         if forward_observers:
             for observe in forward_observers:
                 observe(ctx, out)
@@ -261,6 +263,9 @@ class Function:
         """Drop the saved values and inputs: called once backward has used this node."""
         ctx.parents = None
         ctx._saved = ()
+        thaw = getattr(ctx, "_thaw", None)
+        if thaw is not None:
+            thaw()
 
 
 def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -> tuple[Tensor, ...]:
@@ -274,6 +279,7 @@ def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -
         ctx.seq = next(_sequence)
         ctx.tags = _Scope.tags
         ctx._saved = tuple([_resolve_saved(v, args) for v in ctx._saved])  # saved outputs come back as constants
+        _freeze_saved_leaves(ctx, ctx._saved)
         ctx.output_meta = [(a.shape, a.dtype) for a in arrays]  # for zeros when an output got no gradient
         for observe in forward_observers:
             for out in outs:
@@ -284,12 +290,40 @@ def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -
 def _resolve_saved(value: Any, args: tuple[Any, ...]) -> Any:
     for a in args:
         if isinstance(a, Tensor) and a.data is value:
-            if a.requires_grad and a._node is None:
-                # A leaf's array (a parameter, an input) is the one users might write to in place,
-                # which would silently change this node's gradient. Ops never write to their inputs.
-                value.flags.writeable = False
             return (a, value)
     return value
+
+
+# A leaf's array (a parameter, an input) is what users write to in place, and a write
+# between forward and backward would silently change the gradient. So while some live
+# node has saved it, it is read-only; the last such node to be released or collected
+# makes it writable again. Ops never write to their inputs; intermediates are not frozen.
+_frozen_by: dict[int, int] = {}  # id(array) -> how many live nodes saved it
+
+
+def _freeze_saved_leaves(node: Function, saved: tuple[Any, ...]) -> None:
+    arrays = [
+        v[1]
+        for v in saved
+        if type(v) is tuple
+        and v[0].requires_grad
+        and v[0]._node is None
+        and (id(v[1]) in _frozen_by or v[1].flags.writeable)
+    ]
+    if arrays:
+        for array in arrays:
+            _frozen_by[id(array)] = _frozen_by.get(id(array), 0) + 1
+            array.flags.writeable = False
+        node._thaw = weakref.finalize(node, _thaw, arrays)
+
+
+def _thaw(arrays: list[np.ndarray]) -> None:
+    for array in arrays:
+        left = _frozen_by.pop(id(array)) - 1
+        if left:
+            _frozen_by[id(array)] = left
+        else:
+            array.flags.writeable = True
 
 
 def _freed_error(node: Function) -> GradientError:

@@ -288,6 +288,38 @@ class Tensor:
     def __rmatmul__(self, other: Any) -> Tensor:  # other @ self
         return ops.MatMul.apply(self._operand(other), self)
 
+    # In-place updates, for the PyTorch idiom `with no_grad(): p -= lr * p.grad`. They rebind
+    # `.data` to a new array (so recorded graphs keep the values they saw) and return self.
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._update("+=", np.add, other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._update("-=", np.subtract, other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._update("*=", np.multiply, other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._update("/=", np.true_divide, other)
+
+    def _update(self, op: str, fn: Any, other: Any) -> Tensor:
+        if self.requires_grad and engine.is_grad_enabled():
+            raise GradientError(
+                f"{op}: an in-place update of a tensor that requires grad is not recorded on the tape; "
+                f"do it under `with tg.no_grad():` (as an optimizer step does), or write `x = x {op[0]} y`"
+            )
+        value = other.data if isinstance(other, Tensor) else np.asarray(other)
+        try:
+            result = fn(self.data, value)
+        except ValueError:
+            result = None
+        if result is None or result.shape != self.shape:
+            raise ShapeError(
+                f"{op}: cannot update a tensor of shape {fmt_shape(self.shape)} with shape {fmt_shape(np.shape(value))}"
+            )
+        self.data = result.astype(self.dtype, copy=False)
+        return self
+
     def __neg__(self) -> Tensor:
         return ops.Neg.apply(self)
 
