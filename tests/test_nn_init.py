@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_rnn.errors import ShapeError
+from tinygrad_rnn.errors import ArgumentError, ShapeError
 from tinygrad_rnn.nn.init import default_uniform_, make_rng, orthogonal_, uniform_, xavier_uniform_, zeros_
 from tinygrad_rnn.nn.layers import Linear
 from tinygrad_rnn.nn.module import Parameter
@@ -71,7 +71,7 @@ def test_default_uniform_fills_every_parameter_from_one_stream() -> None:
     assert np.abs(values).max() <= 0.2 and np.abs(values).max() > 0.19  # bound 1/sqrt(25), reached
     assert abs(values.std() - 0.2 / math.sqrt(3)) < 0.01  # U(-a, a) has std a / sqrt(3)
     assert not np.array_equal(params[0].numpy()[0], params[1].numpy())  # the stream advanced
-    with pytest.raises(ValueError, match="fan must be at least 1"):
+    with pytest.raises(ArgumentError, match="fan must be at least 1"):
         default_uniform_(params, fan=0)
 
 
@@ -149,5 +149,5 @@ def test_linear_errors_name_the_layer_and_the_shape() -> None:
         Linear(3, 2, rng=0)(np.ones((4, 5)))
     with pytest.raises(ShapeError, match=r"input has shape \(\)"):
         Linear(3, 2, rng=0)(np.float64(1.0))
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ArgumentError, match="must be positive"):
         Linear(0, 2)

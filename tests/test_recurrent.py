@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_rnn.errors import DTypeError, ShapeError
+from tinygrad_rnn.errors import ArgumentError, DTypeError, ShapeError
 from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, pad_sequence
 from tinygrad_rnn.tensor import Tensor
 
@@ -417,9 +417,9 @@ def test_cell_errors_are_clear() -> None:
 
 
 def test_constructor_errors() -> None:
-    with pytest.raises(ValueError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+    with pytest.raises(ArgumentError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
         RNN(3, 4, nonlinearity="sigmoid")
-    with pytest.raises(ValueError, match="num_layers must be at least 1"):
+    with pytest.raises(ArgumentError, match="num_layers must be at least 1"):
         GRU(3, 4, num_layers=0)
-    with pytest.raises(ValueError, match="input_size and hidden_size must be positive"):
+    with pytest.raises(ArgumentError, match="input_size and hidden_size must be positive"):
         LSTMCell(0, 4)

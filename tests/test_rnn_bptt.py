@@ -300,7 +300,7 @@ def test_tbptt_batch_first_and_bad_k() -> None:
     chunks = list(tbptt_chunks(layer, x, 3))
     assert [c.output.shape for c in chunks] == [(2, 3, 3), (2, 3, 3), (2, 1, 3)]
     np.testing.assert_allclose(np.concatenate([c.output.numpy() for c in chunks], axis=1), layer(x)[0].numpy())
-    with pytest.raises(ValueError, match="k must be at least 1"):
+    with pytest.raises(tg.ArgumentError, match="k must be at least 1"):
         next(tbptt_chunks(layer, x, 0))
 
 

@@ -331,3 +331,41 @@ def test_shape_errors_name_the_op_and_the_shapes(
 def test_index_error_is_also_an_index_error() -> None:
     with pytest.raises(IndexError):
         Tensor(np.ones(3))[3]
+
+
+@pytest.mark.parametrize(
+    ("mistake", "error", "message"),
+    [
+        (lambda a: a.unsqueeze(5), tg.ShapeError, r"unsqueeze of shape \(2, 3\): axis 5 is out of range"),
+        (lambda a: a.unsqueeze(-4), tg.ShapeError, r"unsqueeze of shape \(2, 3\): axis -4 is out of range"),
+        (lambda a: a.squeeze(5), tg.ShapeError, r"squeeze: axis 5 is out of range"),
+        (lambda a: a.mean(axis=5), tg.ShapeError, r"^mean: axis 5 is out of range"),
+        (lambda a: a.var(axis=-3), tg.ShapeError, r"^var: axis -3 is out of range"),
+        (lambda a: a.sum(axis=1.0), tg.ShapeError, r"sum: axis must be None, an int or a tuple of ints"),
+        (lambda a: a.clip(1.0, -1.0), tg.ArgumentError, r"clip: min 1.0 is greater than max -1.0"),
+        (lambda a: tg.Tensor([[1.0, 2.0], [3.0]]), tg.DTypeError, r"Tensor: cannot make an array from list"),
+    ],
+)
+def test_more_mistakes_name_the_operation(mistake: Any, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        mistake(tg.Tensor(np.ones((2, 3))))
+
+
+def test_unsqueeze_counts_axes_in_the_result_as_pytorch() -> None:
+    a = tg.Tensor(np.ones((2, 3)))
+    assert [a.unsqueeze(i).shape for i in (0, 1, 2, -1, -3)] == [(1, 2, 3), (2, 1, 3), (2, 3, 1), (2, 3, 1), (1, 2, 3)]
+
+
+def test_numpy_and_python_conversions_see_the_values() -> None:
+    t = tg.Tensor([[1.5, 2.0]], requires_grad=True)
+    np.testing.assert_array_equal(np.asarray(t), [[1.5, 2.0]])
+    assert float(t[0, 0]) == 1.5 and int(t[0, 1]) == 2
+    with pytest.raises(tg.ShapeError, match="item: only a single-element tensor"):
+        float(t)
+
+
+def test_the_exponent_gets_gradient_zero_where_the_base_is_zero() -> None:
+    b = tg.Tensor(2.0, requires_grad=True)
+    with np.errstate(all="raise"):  # and no 0 * log(0) is computed on the way
+        (tg.Tensor([0.0, 1.5]) ** b).sum().backward()
+    np.testing.assert_allclose(b.grad, 1.5**2 * np.log(1.5))  # d(0**b)/db = 0 for b > 0, not nan

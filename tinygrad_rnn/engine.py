@@ -548,7 +548,8 @@ def seed_gradient(op: str, root: Tensor, grad: Any) -> Tensor:
         if root.size != 1:
             raise GradientError(
                 f"{op}: the tensor has shape {fmt_shape(root.shape)}; a gradient is implied only for a "
-                "single-element output. Pass grad= with the same shape (or reduce it first, e.g. .sum())."
+                f"single-element output. Pass {'grad_outputs' if op == 'grad' else 'grad'}= with the same shape "
+                "(or reduce it first, e.g. .sum())."
             )
         return Tensor(np.ones(root.shape, dtype=root.dtype))
     seed = grad if isinstance(grad, Tensor) else Tensor(np.asarray(grad, dtype=root.dtype))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .engine import Function
-from .errors import IndexingError, ShapeError, fmt_shape
+from .errors import ArgumentError, IndexingError, ShapeError, fmt_shape
 from .shapes import broadcast_shape, normalize_axes
 from .tensor import Tensor
 
@@ -154,7 +154,7 @@ class Clip(Function):
 
     def forward(ctx, x: Array, *, low: float | None, high: float | None) -> Array:
         if low is not None and high is not None and low > high:
-            raise ShapeError(f"clip: min {low} is greater than max {high}")
+            raise ArgumentError(f"clip: min {low} is greater than max {high}")
         inside = np.ones(x.shape, dtype=bool)
         if low is not None:
             inside &= x >= low
@@ -218,7 +218,7 @@ class Div(Function):
 
 
 class Pow(Function):
-    """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 at x = y = 0),   dL/dy = dL/dz * z log(x)"""
+    """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 at x = y = 0),   dL/dy = dL/dz * z log(x)   (0 at x = 0 < y)"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
         z = _broadcasting("pow", np.power, x, y)
@@ -235,7 +235,9 @@ class Pow(Function):
             grad_x = grad_out * slope
         if ctx.needs_input_grad[1]:
             z = ctx.saved_tensors[2]
-            grad_y = grad_out * z * x.log()
+            # z log(x) is 0 * -inf = nan at x = 0, where 0**y is constant (0) for y > 0: take log(1) there.
+            at_zero = (x.data == 0) & (y.data > 0)
+            grad_y = grad_out * z * Where.apply(_const(1.0, x), x, condition=at_zero).log()
         return grad_x, grad_y
 
 

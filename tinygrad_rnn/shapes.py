@@ -11,6 +11,9 @@ Three ideas live here, once each:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
 
 from .errors import ShapeError, fmt_shape
 
@@ -59,12 +62,17 @@ def normalize_axes(op: str, axis: int | Sequence[int] | None, ndim: int) -> tupl
     """`axis` as a sorted tuple of distinct non-negative axes (None means all of them)."""
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    if isinstance(axis, int | np.integer):
+        axes: tuple[Any, ...] = (int(axis),)
+    elif isinstance(axis, tuple | list):
+        axes = tuple(axis)
+    else:
+        raise ShapeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
-        if not isinstance(a, int) or not -ndim <= a < ndim:
+        if not isinstance(a, int | np.integer) or not -ndim <= a < ndim:
             raise ShapeError(f"{op}: axis {a!r} is out of range for a tensor with {ndim} dimension(s)")
-        out.append(a % ndim)
+        out.append(int(a) % ndim)
     if len(set(out)) != len(out):
         raise ShapeError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))

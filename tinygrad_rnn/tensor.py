@@ -45,13 +45,13 @@ class Tensor:
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
         if isinstance(data, Tensor):
             data = data.data
-        if dtype is None and not isinstance(data, np.ndarray | np.generic):
-            # Python numbers and lists default to float64; bools stay bool.
-            probe = np.asarray(data)
-            dtype = probe.dtype if probe.dtype.kind in "bfc" else np.float64
         try:
+            if dtype is None and not isinstance(data, np.ndarray | np.generic):
+                # Python numbers and lists default to float64; bools stay bool.
+                probe = np.asarray(data)
+                dtype = probe.dtype if probe.dtype.kind in "bfc" else np.float64
             array = np.array(data, dtype=dtype, copy=True)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError) as exc:  # ragged nested lists, strings, objects
             raise DTypeError(f"Tensor: cannot make an array from {type(data).__name__}: {exc}") from None
         if array.dtype.kind not in "biufc":
             raise DTypeError(f"Tensor: dtype {array.dtype} is not numeric")
@@ -122,6 +122,16 @@ class Tensor:
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "Tensor(" + ", ".join([body, *extras]) + ")"
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """`np.asarray(t)` gives the data (numpy functions see the values, not the graph)."""
+        return self.data if dtype is None else self.data.astype(dtype)
+
+    def __float__(self) -> float:
+        return float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
 
     def __bool__(self) -> bool:
         if self.size != 1:
@@ -391,6 +401,7 @@ class Tensor:
 
     def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """sum / n, composed: its gradient comes from Sum and Mul."""
+        axis = normalize_axes("mean", axis, self.ndim)  # so a bad axis is reported as mean's
         total = self.sum(axis=axis, keepdims=keepdims)
         count = self.size // max(total.size, 1) if self.size else 0
         return total * (1.0 / count) if count else total * np.nan
@@ -403,6 +414,7 @@ class Tensor:
 
     def var(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Population variance (numpy's default, ddof=0), composed from mean."""
+        axis = normalize_axes("var", axis, self.ndim)
         centered = self - self.mean(axis=axis, keepdims=True)
         return (centered * centered).mean(axis=axis, keepdims=keepdims)
 
@@ -446,12 +458,14 @@ class Tensor:
     expand = broadcast_to
 
     def unsqueeze(self, axis: int) -> Tensor:
-        axis = axis if axis >= 0 else axis + self.ndim + 1
+        """A new size-1 axis at `axis` (in the result's numbering, as PyTorch)."""
+        axis = normalize_axes(f"unsqueeze of shape {fmt_shape(self.shape)}", axis, self.ndim + 1)[0]
         return self.reshape((*self.shape[:axis], 1, *self.shape[axis:]))
 
     def squeeze(self, axis: int | None = None) -> Tensor:
         if axis is None:
             return self.reshape(tuple(n for n in self.shape if n != 1))
+        axis = normalize_axes("squeeze", axis, self.ndim)[0]
         if self.shape[axis] != 1:
             raise ShapeError(
                 f"squeeze: axis {axis} has size {self.shape[axis]}, not 1, in shape {fmt_shape(self.shape)}"

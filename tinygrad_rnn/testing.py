@@ -35,6 +35,7 @@ import numpy.typing as npt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from .errors import ArgumentError
 from .gradcheck import gradcheck, gradgradcheck
 from .tensor import Tensor
 
@@ -65,12 +66,12 @@ def shapes(
     >>> test()
     """
     if not 0 <= min_dims <= max_dims or not 0 <= min_side <= max_side:
-        raise ValueError(
+        raise ArgumentError(
             "shapes: need 0 <= min_dims <= max_dims and 0 <= min_side <= max_side, "
             f"got dims {min_dims}..{max_dims} and sides {min_side}..{max_side}"
         )
     if max_size is not None and max(min_side, 1) ** min_dims > max_size:
-        raise ValueError(f"shapes: {min_dims} axes of at least {min_side} exceed max_size={max_size}")
+        raise ArgumentError(f"shapes: {min_dims} axes of at least {min_side} exceed max_size={max_size}")
 
     @st.composite
     def draw_shape(draw: st.DrawFn) -> Shape:
@@ -168,7 +169,7 @@ def _elements(low: float, high: float, points: tuple[float, ...], min_gap: float
     ever rejected, and Hypothesis need not analyse a predicate on every call (cached).
     """
     if not low < high:
-        raise ValueError(f"arrays: domain ({low}, {high}) is empty; give (low, high) with low < high")
+        raise ArgumentError(f"arrays: domain ({low}, {high}) is empty; give (low, high) with low < high")
     intervals, start = [], low
     for p in points:
         end = float(np.nextafter(p - min_gap, -np.inf))
@@ -178,7 +179,7 @@ def _elements(low: float, high: float, points: tuple[float, ...], min_gap: float
     if start <= high:
         intervals.append((start, high))
     if not intervals:
-        raise ValueError(f"arrays: no value in ({low}, {high}) is {min_gap} away from all of {points}")
+        raise ArgumentError(f"arrays: no value in ({low}, {high}) is {min_gap} away from all of {points}")
     return st.one_of(
         *(st.floats(a, b, allow_nan=False, allow_infinity=False, allow_subnormal=False) for a, b in intervals)
     )

@@ -31,7 +31,7 @@ from typing import TypeAlias
 
 import numpy as np
 
-from ..errors import ShapeError, fmt_shape
+from ..errors import ArgumentError, ShapeError, fmt_shape
 from .module import Parameter
 
 RNG: TypeAlias = np.random.Generator | int | None
@@ -55,7 +55,7 @@ def _assign(param: Parameter, values: np.ndarray) -> Parameter:
 def uniform_(param: Parameter, a: float = 0.0, b: float = 1.0, rng: RNG = None) -> Parameter:
     """param ~ U(a, b), elementwise (PyTorch's `nn.init.uniform_`). Returns `param`."""
     if not a <= b:
-        raise ValueError(f"uniform_: the lower bound a={a} is greater than the upper bound b={b}")
+        raise ArgumentError(f"uniform_: the lower bound a={a} is greater than the upper bound b={b}")
     return _assign(param, make_rng(rng).uniform(a, b, size=param.shape))
 
 
@@ -68,7 +68,7 @@ def default_uniform_(params: Iterable[Parameter], fan: int, rng: RNG = None) -> 
     Parameters are drawn in the order given, so a seeded `rng` is reproducible.
     """
     if fan < 1:
-        raise ValueError(f"default_uniform_: fan must be at least 1, got {fan}")
+        raise ArgumentError(f"default_uniform_: fan must be at least 1, got {fan}")
     generator = make_rng(rng)
     bound = 1.0 / math.sqrt(fan)
     for param in params:

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError, fmt_shape
+from ..errors import ArgumentError, ShapeError, fmt_shape
 from ..tensor import Tensor
 from .init import RNG, default_uniform_, make_rng
 from .module import Module, Parameter
@@ -41,7 +41,7 @@ class Linear(Module):
         rng: RNG = None,
     ) -> None:
         if in_features < 1 or out_features < 1:
-            raise ValueError(
+            raise ArgumentError(
                 f"Linear: in_features and out_features must be positive, got {in_features} and {out_features}"
             )
         self.in_features = in_features

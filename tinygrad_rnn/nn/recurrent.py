@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeAlias
 import numpy as np
 
 from ..engine import scope
-from ..errors import DTypeError, ShapeError, fmt_shape
+from ..errors import ArgumentError, DTypeError, ShapeError, fmt_shape
 from ..tensor import Tensor, concatenate, stack, where
 from .init import RNG, default_uniform_, make_rng
 from .module import Module, Parameter
@@ -131,13 +131,13 @@ def _as_tensor(value: Any) -> Tensor:
 
 def _check_nonlinearity(owner: str, nonlinearity: str) -> str:
     if nonlinearity not in ("tanh", "relu"):
-        raise ValueError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        raise ArgumentError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return nonlinearity
 
 
 def _check_sizes(owner: str, input_size: int, hidden_size: int) -> None:
     if input_size < 1 or hidden_size < 1:
-        raise ValueError(f"{owner}: input_size and hidden_size must be positive, got {input_size}, {hidden_size}")
+        raise ArgumentError(f"{owner}: input_size and hidden_size must be positive, got {input_size}, {hidden_size}")
 
 
 def _check_state(owner: str, name: str, value: Any, expected: tuple[int, ...], meaning: str) -> Tensor:
@@ -341,7 +341,7 @@ class _Recurrent(Module):
     ) -> None:
         _check_sizes(type(self).__name__, input_size, hidden_size)
         if num_layers < 1:
-            raise ValueError(f"{type(self).__name__}: num_layers must be at least 1, got {num_layers}")
+            raise ArgumentError(f"{type(self).__name__}: num_layers must be at least 1, got {num_layers}")
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.num_layers = num_layers
@@ -661,7 +661,7 @@ def tbptt_chunks(layer: Module, input: Any, k: int, hx: Any = None) -> Iterator[
     Use lengths-free (equal-length) batches here.
     """
     if k < 1:
-        raise ValueError(f"tbptt_chunks: k must be at least 1, got {k}")
+        raise ArgumentError(f"tbptt_chunks: k must be at least 1, got {k}")
     # Slice the caller's array or Tensor as is: Tensor(input) would copy all T steps at once.
     x = input if isinstance(input, Tensor) else np.asarray(input)
     time_axis = 1 if getattr(layer, "batch_first", False) and x.ndim == 3 else 0
