@@ -315,8 +315,31 @@ def test_grad_of_the_wrong_shape_is_named() -> None:
     model = Quadratic()
     opt = SGD(model.parameters(), lr=0.1)
     model.w.grad = np.zeros(3)
-    with pytest.raises(ShapeError, match=r"SGD.step: a parameter of shape \(2, 2\) has a grad of shape \(3,\)"):
+    with pytest.raises(
+        ShapeError, match=r"SGD.step: parameter 0 of group 0 has shape \(2, 2\) but its grad has shape \(3,\)"
+    ):
         opt.step()
+
+
+@pytest.mark.parametrize("cls", [SGD, Adam, RMSprop, Adagrad])
+def test_a_bad_grad_anywhere_leaves_every_parameter_and_the_state_unchanged(cls: type) -> None:
+    a = Tensor(np.ones(3), requires_grad=True)
+    b = Tensor(np.ones(2), requires_grad=True)
+    opt = cls([a, b], lr=0.1)
+    a.grad, b.grad = np.ones(3), np.ones(5)  # the second one is wrong
+    before = opt.state_dict()
+    with pytest.raises(ShapeError, match=r"parameter 1 of group 0 has shape \(2,\)"):
+        opt.step()
+    np.testing.assert_array_equal(a.data, np.ones(3))
+    after = opt.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
+
+
+def test_passing_the_module_instead_of_its_parameters_is_named() -> None:
+    with pytest.raises(ArgumentError, match=r"SGD: pass model.parameters\(\), not the Quadratic itself"):
+        SGD(Quadratic(), lr=0.1)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- state_dict

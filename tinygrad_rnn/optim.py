@@ -43,6 +43,10 @@ class Optimizer:
         self.defaults = defaults
         self.param_groups: list[dict[str, Any]] = []
         self.state: dict[Tensor, dict[str, Any]] = {}  # Tensors hash by identity
+        if hasattr(params, "named_parameters"):  # a Module, a common slip
+            raise ArgumentError(
+                f"{type(self).__name__}: pass model.parameters(), not the {type(params).__name__} itself"
+            )
         items: list[Any] = [params] if isinstance(params, Tensor) else list(params)
         if not items:
             raise ArgumentError(f"{type(self).__name__}: got an empty parameter list")
@@ -97,16 +101,19 @@ class Optimizer:
         if closure is not None:
             with enable_grad():
                 loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = _grad_array(type(self).__name__, p)
-                if group["maximize"]:
-                    grad = -grad
-                state = self.state.setdefault(p, {})
-                new = self._update(p.data, grad, state, group)
-                p.data = np.asarray(new, dtype=p.dtype)  # rebind, never write into the old array
+        # Check every gradient before changing anything, so a bad one leaves all parameters as they were.
+        work = [
+            (group, p, _grad_array(f"{type(self).__name__}.step: parameter {i} of group {g}", p))
+            for g, group in enumerate(self.param_groups)
+            for i, p in enumerate(group["params"])
+            if p.grad is not None
+        ]
+        for group, p, grad in work:
+            if group["maximize"]:
+                grad = -grad
+            state = self.state.setdefault(p, {})
+            new = self._update(p.data, grad, state, group)
+            p.data = np.asarray(new, dtype=p.dtype)  # rebind, never write into the old array
         return loss
 
     def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> Any:
@@ -262,9 +269,7 @@ def _grad_array(op: str, p: Tensor) -> np.ndarray:
     g = p.grad
     array = np.asarray(g.data if isinstance(g, Tensor) else g)
     if array.shape != p.shape:
-        raise ShapeError(
-            f"{op}.step: a parameter of shape {fmt_shape(p.shape)} has a grad of shape {fmt_shape(array.shape)}"
-        )
+        raise ShapeError(f"{op} has shape {fmt_shape(p.shape)} but its grad has shape {fmt_shape(array.shape)}")
     return array
 
 
