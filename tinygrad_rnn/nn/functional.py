@@ -99,7 +99,9 @@ def mse_loss(input: Tensor, target: Any, mask: Any = None, reduction: str = "mea
 def cross_entropy(logits: Tensor, target: Any, mask: Any = None, reduction: str = "mean") -> Tensor:
     """-log softmax(logits)[target] per position, computed from logits (stable for any finite logits).
 
-    `logits` has shape (..., C). `target` is either
+    `logits` has shape (..., C): classes on the last axis, which suits sequence output (T, B, C).
+    (PyTorch puts them on axis 1 for (N, C, d...) inputs; move that axis last before calling.)
+    `target` is either
     - integer class indices of shape `logits.shape[:-1]`, each in [0, C): loss = -log_softmax(z)[t]; or
     - class probabilities of shape `logits.shape`: loss = -sum_c p_c log_softmax(z)_c.
     The per-position loss has shape `logits.shape[:-1]`. Where `mask` is 0, an index
