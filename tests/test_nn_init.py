@@ -151,3 +151,21 @@ def test_linear_errors_name_the_layer_and_the_shape() -> None:
         Linear(3, 2, rng=0)(np.float64(1.0))
     with pytest.raises(ArgumentError, match="must be positive"):
         Linear(0, 2)
+
+
+def test_a_tied_weight_is_saved_under_each_name_and_loads_into_an_untied_model() -> None:
+    import tinygrad_rnn as tg
+
+    class Tied(tg.nn.Module):
+        def __init__(self, tie: bool) -> None:
+            self.head = Linear(2, 2, rng=0)
+            self.out = Parameter(np.zeros((2, 2)))
+            if tie:
+                self.out = self.head.weight
+
+    tied, untied = Tied(tie=True), Tied(tie=False)
+    assert len(tied.parameters()) == 2  # the optimizer sees the shared weight once
+    state = tied.state_dict()
+    assert list(state) == ["out", "head.weight", "head.bias"]  # own parameters, then children's (PyTorch's order)
+    untied.load_state_dict(state)
+    np.testing.assert_array_equal(untied.out.data, tied.head.weight.data)

@@ -54,12 +54,15 @@ class Module:
             children = [(f"{name}.{child}" if name else child, m) for child, m in module.named_children()]
             stack.extend(reversed(children))
 
-    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
-        """(dotted name, Parameter) pairs in assignment order; a shared Parameter appears once."""
+    def named_parameters(self, prefix: str = "", remove_duplicate: bool = True) -> Iterator[tuple[str, Parameter]]:
+        """(dotted name, Parameter) pairs: a module's own in assignment order, then each submodule's.
+
+        A shared (tied) Parameter appears once, under its first name, unless
+        `remove_duplicate=False` (as in PyTorch)."""
         seen: set[int] = set()
         for module_name, module in self.named_modules(prefix):
             for name, value in vars(module).items():
-                if isinstance(value, Parameter) and id(value) not in seen:
+                if isinstance(value, Parameter) and (not remove_duplicate or id(value) not in seen):
                     seen.add(id(value))
                     yield (f"{module_name}.{name}" if module_name else name), value
 
@@ -82,13 +85,14 @@ class Module:
     # ------------------------------------------------------------ state
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Parameter name -> a copy of its values, in assignment order."""
-        return {name: p.data.copy() for name, p in self.named_parameters()}
+        """Parameter name -> a copy of its values, in named_parameters order. A tied Parameter is stored
+        under each of its names, as PyTorch does, so the file also loads into an untied model."""
+        return {name: p.data.copy() for name, p in self.named_parameters(remove_duplicate=False)}
 
     def load_state_dict(self, state: Mapping[str, Any], strict: bool = True) -> None:
         """Copy values in by name. Every entry is checked before any is assigned, so a bad
         dict leaves the module unchanged. Raises ValueError naming each problem."""
-        params = dict(self.named_parameters())
+        params = dict(self.named_parameters(remove_duplicate=False))
         problems = []
         missing = [name for name in params if name not in state]
         unexpected = [name for name in state if name not in params]
