@@ -423,3 +423,32 @@ def test_constructor_errors() -> None:
         GRU(3, 4, num_layers=0)
     with pytest.raises(ArgumentError, match="input_size and hidden_size must be positive"):
         LSTMCell(0, 4)
+
+
+@pytest.mark.parametrize("layer", ["rnn", "lstm", "gru", "cell", "linear"])
+def test_a_float64_input_to_a_float32_layer_is_named_not_silently_promoted(layer: str) -> None:
+    import tinygrad_rnn as tg
+
+    build = {
+        "rnn": lambda: tg.nn.RNN(3, 4, dtype=np.float32),
+        "lstm": lambda: tg.nn.LSTM(3, 4, dtype=np.float32),
+        "gru": lambda: tg.nn.GRU(3, 4, dtype=np.float32),
+        "cell": lambda: tg.nn.RNNCell(3, 4, dtype=np.float32),
+        "linear": lambda: tg.nn.Linear(3, 4, dtype=np.float32),
+    }[layer]()
+    shape = (2, 3) if layer == "cell" else (5, 2, 3)
+    with pytest.raises(DTypeError, match=r"input has dtype float64 but the layer's parameters are float32"):
+        build(np.ones(shape))
+    for data in (np.ones(shape, dtype=np.float32), np.ones(shape, dtype=np.int64)):  # integers are converted
+        out = build(data)
+        assert (out[0] if isinstance(out, tuple) else out).dtype == np.float32
+
+
+def test_parameters_cast_after_construction_set_the_dtype_of_the_default_state() -> None:
+    import tinygrad_rnn as tg
+
+    rnn = tg.nn.RNN(3, 4, rng=0)
+    for p in rnn.parameters():
+        p.data = p.data.astype(np.float32)
+    output, h_n = rnn(np.ones((2, 1, 3), dtype=np.float32))
+    assert output.dtype == h_n.dtype == np.float32

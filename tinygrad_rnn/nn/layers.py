@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ArgumentError, ShapeError, fmt_shape
 from ..tensor import Tensor
 from .init import RNG, default_uniform_, make_rng
-from .module import Module, Parameter
+from .module import Module, Parameter, as_input
 
 
 class Linear(Module):
@@ -55,7 +55,7 @@ class Linear(Module):
         default_uniform_(self.parameters(), self.in_features, rng=make_rng(rng))
 
     def forward(self, input: Any) -> Tensor:
-        x = input if isinstance(input, Tensor) else Tensor(input)
+        x = as_input(repr(self), "input", input, self.weight.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ShapeError(
                 f"{self!r}: input has shape {fmt_shape(x.shape)}; its last dimension must be "

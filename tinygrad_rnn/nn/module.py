@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ShapeError, fmt_shape
+from ..errors import DTypeError, ShapeError, fmt_shape
 from ..tensor import Tensor
 
 
@@ -25,6 +25,24 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter(" + super().__repr__()[len("Tensor(") :]
+
+
+def as_input(owner: str, name: str, value: Any, dtype: np.dtype[Any]) -> Tensor:
+    """A layer's input as a Tensor of the layer's dtype.
+
+    Integer or boolean data is converted. Floating data of another precision is an
+    error rather than a silent promotion (float32 weights with a float64 input would
+    otherwise compute, and return, float64).
+    """
+    tensor = value if isinstance(value, Tensor) else Tensor(value)
+    if tensor.dtype == dtype:
+        return tensor
+    if tensor.dtype.kind in "fc":
+        raise DTypeError(
+            f"{owner}: {name} has dtype {tensor.dtype} but the layer's parameters are {dtype}; "
+            f"convert it (e.g. x.astype(np.{dtype})) or build the layer with dtype=np.{tensor.dtype}"
+        )
+    return tensor.astype(dtype)
 
 
 class Module:

@@ -46,7 +46,7 @@ from ..engine import scope
 from ..errors import ArgumentError, DTypeError, ShapeError, fmt_shape
 from ..tensor import Tensor, concatenate, stack, where
 from .init import RNG, default_uniform_, make_rng
-from .module import Module, Parameter
+from .module import Module, Parameter, as_input
 
 State: TypeAlias = tuple[Tensor, ...]  # (h,) for RNN and GRU, (h, c) for LSTM
 
@@ -140,8 +140,10 @@ def _check_sizes(owner: str, input_size: int, hidden_size: int) -> None:
         raise ArgumentError(f"{owner}: input_size and hidden_size must be positive, got {input_size}, {hidden_size}")
 
 
-def _check_state(owner: str, name: str, value: Any, expected: tuple[int, ...], meaning: str) -> Tensor:
-    tensor = _as_tensor(value)
+def _check_state(
+    owner: str, name: str, value: Any, expected: tuple[int, ...], meaning: str, dtype: np.dtype[Any]
+) -> Tensor:
+    tensor = as_input(owner, name, value, dtype)
     if tensor.shape != expected:
         raise ShapeError(
             f"{owner}: {name} has shape {fmt_shape(tensor.shape)}, expected {fmt_shape(expected)} {meaning}"
@@ -195,7 +197,7 @@ class _Cell(Module):
     def _run(self, input: Any, hx: Any) -> State:
         """Check shapes, make a missing state zeros, run one step; unbatched (D,) in gives (H,) out."""
         owner = repr(self)
-        x = _as_tensor(input)
+        x = as_input(owner, "input", input, self.weight_hh.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ShapeError(
                 f"{owner}: input has shape {fmt_shape(x.shape)}, expected (batch, input_size={self.input_size}) "
@@ -213,7 +215,10 @@ class _Cell(Module):
         else:
             given = _split_hx(owner, hx, self.gates)
             names = ("h", "c") if count == 2 else ("hx",)
-            checked = [_check_state(owner, n, v, expected, meaning) for n, v in zip(names, given, strict=True)]
+            checked = [
+                _check_state(owner, n, v, expected, meaning, self.weight_hh.dtype)
+                for n, v in zip(names, given, strict=True)
+            ]
             state = tuple(s.reshape(batch, self.hidden_size) for s in checked)
         with scope(module=type(self).__name__.lower()):
             w = self._weights()
@@ -380,7 +385,7 @@ class _Recurrent(Module):
 
     def _check_input(self, input: Any) -> tuple[Tensor, bool]:
         """The input as (T, B, D), and whether it was batched."""
-        x = _as_tensor(input)
+        x = as_input(repr(self), "input", input, self.weight_hh_l0.dtype)
         layout = "(batch, T, input_size)" if self.batch_first else "(T, batch, input_size)"
         if x.ndim not in (2, 3) or x.shape[-1] != self.input_size:
             raise ShapeError(
@@ -428,7 +433,7 @@ class _Recurrent(Module):
         meaning = "(num_layers, batch, hidden_size)" if batched else "(num_layers, hidden_size) for an unbatched input"
         given = _split_hx(owner, hx, self.gates)
         checked = [
-            _check_state(owner, name, value, expected, meaning).reshape(layers, batch, size)
+            _check_state(owner, name, value, expected, meaning, self.weight_hh_l0.dtype).reshape(layers, batch, size)
             for name, value in zip(_state_names(self.gates), given, strict=True)
         ]
         return [tuple(s[k] for s in checked) for k in range(layers)]
@@ -440,7 +445,7 @@ class _Recurrent(Module):
         x, batched = self._check_input(input)
         steps, batch = x.shape[0], x.shape[1]
         lengths_array = self._check_lengths(lengths, steps, batch, batched)
-        states = self._initial_states(hx, batch, batched, self.dtype)
+        states = self._initial_states(hx, batch, batched, self.weight_hh_l0.dtype)
         name = type(self).__name__.lower()
         if lengths_array is not None:
             # Padding is replaced by 0 before the projection, so its values (even inf or nan)
