@@ -112,8 +112,22 @@ def _matmul_cases(draw: st.DrawFn) -> Case:
         n, k, p = min(n, 2), min(k, 2), min(p, 2)
         b1, b2 = draw(broadcastable_shapes(2, max_dims=2, max_side=2, max_size=4), label="batch")
         x_shape = (k,) if kind == "vector-batched" else (*b1, n, k)
-        return (x_shape, (*b2, k, p)), {}
-    return {"vv": ((k,), (k,)), "mv": ((n, k), (k,)), "vm": ((k,), (k, p)), "mm": ((n, k), (k, p))}[kind], {}
+        x_shape, y_shape = x_shape, (*b2, k, p)
+    else:
+        x_shape, y_shape = {"vv": ((k,), (k,)), "mv": ((n, k), (k,)), "vm": ((k,), (k, p)), "mm": ((n, k), (k, p))}[
+            kind
+        ]
+    # The transpose flags (BLAS gemm's) apply to operands of 2 or more axes: store those transposed.
+    flags = {}
+    for name, shape in (("transpose_x", x_shape), ("transpose_y", y_shape)):
+        flags[name] = len(shape) >= 2 and draw(st.booleans(), label=name)
+    x_shape = (*x_shape[:-2], x_shape[-1], x_shape[-2]) if flags["transpose_x"] else x_shape
+    y_shape = (*y_shape[:-2], y_shape[-1], y_shape[-2]) if flags["transpose_y"] else y_shape
+    return (x_shape, y_shape), flags
+
+
+def _matmul_ref(x: np.ndarray, y: np.ndarray, transpose_x: bool = False, transpose_y: bool = False) -> np.ndarray:
+    return np.matmul(np.swapaxes(x, -1, -2) if transpose_x else x, np.swapaxes(y, -1, -2) if transpose_y else y)
 
 
 @st.composite
@@ -412,7 +426,14 @@ OPS: list[OpSpec] = [
         cases=SINGLE_AXIS_CASES,
     ),
     # matmul
-    OpSpec("matmul", lambda x, y: x @ y, np.matmul, 2, ops.MatMul, cases=_matmul_cases()),
+    OpSpec(
+        "matmul",
+        lambda x, y, **flags: ops.MatMul.apply(x, y, **flags) if any(flags.values()) else x @ y,
+        _matmul_ref,
+        2,
+        ops.MatMul,
+        cases=_matmul_cases(),
+    ),
     # type
     OpSpec(
         "cast",

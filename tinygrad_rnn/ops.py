@@ -556,31 +556,45 @@ class Unbind(Function):
 
 
 class MatMul(Function):
-    """Z = X @ Y (numpy's rules: 1-D operands, batch broadcasting);   dL/dX = dL/dZ @ Y^T,   dL/dY = X^T @ dL/dZ"""
+    """Z = A @ B, A = X or X^T, B = Y or Y^T (transpose_x, transpose_y);   dL/dA = dL/dZ @ B^T,   dL/dB = A^T @ dL/dZ
 
-    def forward(ctx, x: Array, y: Array) -> Array:
+    numpy's rules for 1-D operands and batch broadcasting. The flags (BLAS gemm's
+    transA/transB, on the last two axes) let a layer compute x W^T without a
+    transpose node, and let this VJP write dL/dZ @ Y^T as one matmul."""
+
+    def forward(ctx, x: Array, y: Array, *, transpose_x: bool = False, transpose_y: bool = False) -> Array:
+        if (transpose_x and np.ndim(x) < 2) or (transpose_y and np.ndim(y) < 2):
+            raise ShapeError(
+                f"matmul: transpose_x/transpose_y need operands of at least 2 dimensions, "
+                f"got {fmt_shape(np.shape(x))} and {fmt_shape(np.shape(y))}"
+            )
+        ctx.flags = (transpose_x, transpose_y)
         ctx.save_for_backward(x, y)
+        a = x.swapaxes(-1, -2) if transpose_x else x  # views: numpy hands BLAS the transposed layout
+        b = y.swapaxes(-1, -2) if transpose_y else y
         try:
-            return np.matmul(x, y)
+            return np.matmul(a, b)
         except ValueError:
             pass
-        if np.ndim(x) == 0 or np.ndim(y) == 0:
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
             raise ShapeError(
-                f"matmul: cannot multiply {fmt_shape(np.shape(x))} by {fmt_shape(np.shape(y))}; "
+                f"matmul: cannot multiply {fmt_shape(np.shape(a))} by {fmt_shape(np.shape(b))}; "
                 "0-d operands are not matrices"
             )
-        inner_x, inner_y = np.shape(x)[-1], np.shape(y)[-2 if np.ndim(y) > 1 else -1]
-        if inner_x != inner_y:
+        inner_a, inner_b = np.shape(a)[-1], np.shape(b)[-2 if np.ndim(b) > 1 else -1]
+        if inner_a != inner_b:
             raise ShapeError(
-                f"matmul: cannot multiply {fmt_shape(np.shape(x))} by {fmt_shape(np.shape(y))}; "
-                f"inner dimensions {inner_x} and {inner_y} differ"
+                f"matmul: cannot multiply {fmt_shape(np.shape(a))} by {fmt_shape(np.shape(b))}; "
+                f"inner dimensions {inner_a} and {inner_b} differ"
             )
-        broadcast_shape("matmul (batch dimensions)", np.shape(x)[:-2], np.shape(y)[:-2])
-        return np.matmul(x, y)
+        broadcast_shape("matmul (batch dimensions)", np.shape(a)[:-2], np.shape(b)[:-2])
+        return np.matmul(a, b)
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, y = ctx.saved_tensors
-        # Treat a 1-D x as a row (1, k) and a 1-D y as a column (k, 1); put the removed axes back in grad_out.
+        tx, ty = ctx.flags
+        # Treat a 1-D x as a row (1, k) and a 1-D y as a column (k, 1) (the flags need 2-D operands);
+        # put the axes numpy removed back into grad_out.
         x2 = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
         y2 = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
         g = grad_out
@@ -590,10 +604,18 @@ class MatMul(Function):
             g = g.unsqueeze(-2)
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
-            grad_x = g @ y2.transpose(-1, -2)
+            # dA = G B^T; when A = X^T, dX = dA^T = B G^T.
+            if tx:
+                grad_x = MatMul.apply(y2, g, transpose_x=ty, transpose_y=True)
+            else:
+                grad_x = MatMul.apply(g, y2, transpose_y=not ty)
             grad_x = grad_x.squeeze(-2) if x.ndim == 1 else grad_x
         if ctx.needs_input_grad[1]:
-            grad_y = x2.transpose(-1, -2) @ g
+            # dB = A^T G; when B = Y^T, dY = dB^T = G^T A.
+            if ty:
+                grad_y = MatMul.apply(g, x2, transpose_x=True, transpose_y=tx)
+            else:
+                grad_y = MatMul.apply(x2, g, transpose_x=not tx)
             grad_y = grad_y.squeeze(-1) if y.ndim == 1 else grad_y
         return grad_x, grad_y
 

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import ops
 from ..errors import ArgumentError, DTypeError, IndexingError, ShapeError, fmt_shape
 from ..tensor import Tensor
 
@@ -43,6 +44,14 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 # ---------------------------------------------------------------- activations (re-exported for convenience)
+
+
+def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+    """x W^T + b, PyTorch's layout: weight (out_features, in_features).
+
+    One matmul node with its transpose flag (no transpose node in the graph)."""
+    out = ops.MatMul.apply(input, weight, transpose_y=True)
+    return out if bias is None else out + bias
 
 
 def softmax(input: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import ArgumentError, ShapeError, fmt_shape
 from ..tensor import Tensor
+from .functional import linear
 from .init import RNG, default_uniform_, make_rng
 from .module import Module, Parameter, as_input
 
@@ -61,8 +62,7 @@ class Linear(Module):
                 f"{self!r}: input has shape {fmt_shape(x.shape)}; its last dimension must be "
                 f"in_features={self.in_features}"
             )
-        out = x @ self.weight.T
-        return out + self.bias if self.bias is not None else out
+        return linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

@@ -15,10 +15,11 @@ The input projection x_t W_ih^T + b is hoisted out of the loop: one
 (T, B, D) @ (D, G) matmul for all steps, taken apart by `unbind` (one node
 whose VJP is a single stack; slicing step t out with getitem would scatter
 into a zero array of the full (T, B, G) shape at every step, O(T^2) work).
-The transposes W^T are also taken once per forward call, and for RNN and
-LSTM, which only ever use b_ih + b_hh, both biases go into the hoisted
-projection. A step is then one matmul, one add and the nonlinearity. The
-cells (RNNCell, ...) run the same step functions on one x_t.
+Every x W^T is `functional.linear`: one matmul node with its transpose flag,
+so no transpose node appears in the graph. For RNN and LSTM, which only ever
+use b_ih + b_hh, both biases go into the hoisted projection. A step is then
+one matmul, one add and the nonlinearity. The cells (RNNCell, ...) run the
+same step functions on one x_t.
 
 Readout. The output o_t = f(W_oh h_t + b_o) is a `Linear` (layers.py) applied to
 the layer's output. Sequence to sequence, at every step::
@@ -45,6 +46,7 @@ import numpy as np
 from ..engine import scope
 from ..errors import ArgumentError, DTypeError, ShapeError, fmt_shape
 from ..tensor import Tensor, concatenate, stack, where
+from .functional import linear
 from .init import RNG, default_uniform_, make_rng
 from .module import Module, Parameter, as_input
 
@@ -52,18 +54,12 @@ State: TypeAlias = tuple[Tensor, ...]  # (h,) for RNN and GRU, (h, c) for LSTM
 
 
 class _Weights(NamedTuple):
-    """One layer's parameters as a step uses them: W_ih^T, W_hh^T, b_ih, b_hh (biases may be None)."""
+    """One layer's parameters as a step uses them: W_ih, W_hh, b_ih, b_hh (biases may be None)."""
 
     ih: Tensor
     hh: Tensor
     b_ih: Tensor | None
     b_hh: Tensor | None
-
-
-def _affine(x: Tensor, w_t: Tensor, b: Tensor | None) -> Tensor:
-    """x W^T + b, with W^T given."""
-    out = x @ w_t
-    return out if b is None else out + b
 
 
 # ---------------------------------------------------------------- the three step equations
@@ -74,13 +70,13 @@ def _project(x: Tensor, w: _Weights, fold_hidden_bias: bool) -> Tensor:
     bias = w.b_ih
     if fold_hidden_bias and w.b_hh is not None:
         bias = w.b_hh if bias is None else bias + w.b_hh
-    return _affine(x, w.ih, bias)
+    return linear(x, w.ih, bias)
 
 
 def _rnn_step(xw: Tensor, state: State, w: _Weights, nonlinearity: str) -> State:
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)   (or relu); xw = x W_ih^T + b_ih + b_hh is given"""
     (h,) = state
-    pre = xw + h @ w.hh
+    pre = xw + linear(h, w.hh)
     return (pre.tanh() if nonlinearity == "tanh" else pre.relu(),)
 
 
@@ -96,7 +92,7 @@ def _lstm_step(xw: Tensor, state: State, w: _Weights) -> State:
     xw = x W_ih^T + b_ih + b_hh, all four gates' input terms, is given.
     """
     h, c = state
-    gates = xw + h @ w.hh
+    gates = xw + linear(h, w.hh)
     i, f, g, o = gates.split(h.shape[-1], axis=-1)
     c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c_new.tanh(), c_new
@@ -115,7 +111,7 @@ def _gru_step(xw: Tensor, state: State, w: _Weights) -> State:
     (h,) = state
     size = h.shape[-1]
     x_r, x_z, x_n = xw.split(size, axis=-1)
-    h_r, h_z, h_n = _affine(h, w.hh, w.b_hh).split(size, axis=-1)
+    h_r, h_z, h_n = linear(h, w.hh, w.b_hh).split(size, axis=-1)
     r = (x_r + h_r).sigmoid()
     z = (x_z + h_z).sigmoid()
     n = (x_n + r * h_n).tanh()
@@ -189,7 +185,7 @@ class _Cell(Module):
         default_uniform_(self.parameters(), self.hidden_size, rng=make_rng(rng))
 
     def _weights(self) -> _Weights:
-        return _Weights(self.weight_ih.T, self.weight_hh.T, self.bias_ih, self.bias_hh)
+        return _Weights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
 
     def _step(self, x: Tensor, state: State, w: _Weights) -> State:
         raise NotImplementedError
@@ -376,7 +372,7 @@ class _Recurrent(Module):
     def _layer_weights(self, k: int) -> _Weights:
         b_ih: Tensor | None = getattr(self, f"bias_ih_l{k}", None)
         b_hh: Tensor | None = getattr(self, f"bias_hh_l{k}", None)
-        return _Weights(getattr(self, f"weight_ih_l{k}").T, getattr(self, f"weight_hh_l{k}").T, b_ih, b_hh)
+        return _Weights(getattr(self, f"weight_ih_l{k}"), getattr(self, f"weight_hh_l{k}"), b_ih, b_hh)
 
     def _step(self, x: Tensor, state: State, w: _Weights) -> State:
         raise NotImplementedError
