@@ -15,8 +15,8 @@ ordinary backward pass and only *watches* it:
 - the per-step terms of each shared weight's gradient, dL/dW = sum_t term_t,
   by subscribing to the engine's backward observers and reading the VJP of each
   op that uses W, grouped by the `step` tag that `engine.scope` put on the op.
-  What the layer computes from the weights once, before the loop (W.T, the
-  input projection x W_ih^T + b for all steps) is a "prelude": a gradient that
+  What the layer computes from the weights once, before the loop (the input
+  projection x W_ih^T + b for all steps; a W.T, in layers written that way) is a "prelude": a gradient that
   step t sends into it is carried back to the weights by `tg.grad`, which is
   linear in that gradient, so the per-step pieces still add up to `.grad`;
 - ||dh_T/dh_t|| exactly, one VJP per coordinate of h_T, all in one backward

@@ -250,8 +250,9 @@ def _as_trace(op: str, tensor_or_trace: Any) -> Trace:
 
 
 # Ops that only rearrange or relabel their one input. A layer that computes W.T once and
-# uses it at every step has W.T collect the T gradient terms, which then reach W through one
-# permute VJP: so usage() looks through these to count the terms that matter.
+# uses it at every step (ours use matmul's transpose flag instead, but user code may not)
+# has W.T collect the T gradient terms, which then reach W through one permute VJP: so
+# usage() looks through these to count the terms that matter.
 _ALIASES = frozenset({"permute", "reshape", "broadcastto", "cast"})
 
 
