@@ -173,7 +173,24 @@ class Function:
         y ──┘
     """
 
-    __slots__ = ("__dict__", "_output", "_saved", "_thaw", "needs_input_grad", "outputs", "parents", "seq", "tags")
+    __slots__ = (
+        "__dict__",
+        "_frozen",
+        "_output",
+        "_saved",
+        "_sources",
+        "needs_input_grad",
+        "outputs",
+        "parents",
+        "seq",
+        "tags",
+    )
+
+    # True when `backward` uses only operators, `.reshape`/`.sum`/`.astype`/`.shape` and `Op.apply`, which
+    # mean the same on ndarrays and on Tensors: then a plain backward pass runs it on ndarrays (no Tensor
+    # per intermediate; nothing is recorded there anyway), and create_graph=True on Tensors. The built-in
+    # ops all do; a user's Function keeps getting Tensors unless it says so.
+    backward_on_arrays = False
 
     parents: tuple[Any, ...] | None  # the positional arguments: Tensors, or anything else passed through
     needs_input_grad: tuple[bool, ...]
@@ -182,7 +199,9 @@ class Function:
     outputs: tuple[weakref.ref[Tensor], ...] | None  # only for a node with several outputs
     output_meta: list[tuple[tuple[int, ...], np.dtype[Any]]]  # their shapes and dtypes, likewise
     _output: weakref.ref[Tensor]
-    _thaw: weakref.finalize[Any, Any]  # makes saved leaf arrays writable again; set only where some were saved
+    _saved: tuple[Any, ...]  # what forward saved, as it saved it
+    _sources: tuple[Any, ...]  # for each saved value: _OUTPUT, the input Tensor it was, or None (a constant)
+    _frozen: list[_Frozen] | None  # tokens keeping saved leaf arrays read-only; set only where some were saved
 
     def forward(ctx, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(ctx).__name__} defines no forward()")
@@ -194,18 +213,29 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         ctx = cls.__new__(cls)
         ctx._saved = ()
-        # Under no_grad (and so inside every plain backward pass) nothing is recorded: skip the bookkeeping.
-        needs = ctx.needs_input_grad = (
-            tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
-            if _GradMode.enabled
-            else (False,) * len(args)
-        )
-        raw = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        arrays: list[Any] = []
+        needs: list[bool] = []
+        tensors = False
+        for a in args:
+            if isinstance(a, Tensor):
+                tensors = True
+                arrays.append(a.data)
+                needs.append(a.requires_grad)
+            else:
+                arrays.append(a)
+                needs.append(False)
+        if not tensors:
+            # Plain arrays only (a VJP running inside a plain backward pass): there is nothing to
+            # record, so a primitive is just its forward, as in HIPS autograd.
+            return cls.forward(ctx, *args, **kwargs)
+        record = _GradMode.enabled and True in needs
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
+        raw = cls.forward(ctx, *arrays, **kwargs)
         if type(raw) is tuple:
             return _apply_several(ctx, raw, args)
         # A ufunc on 0-d arrays returns a numpy scalar; asarray makes a new array, but `raw` is still the output.
         out_data = raw if type(raw) is np.ndarray else np.asarray(raw)
-        if not (True in needs and out_data.dtype.kind in "fc"):
+        if not (record and out_data.dtype.kind in "fc"):
             return Tensor._make(out_data, None)
         out = Tensor._make(out_data, ctx)
         ctx.parents = args
@@ -213,13 +243,7 @@ class Function:
         ctx.seq = next(_sequence)
         ctx.tags = _Scope.tags
         if ctx._saved:
-            ctx._saved = saved = tuple([_OUTPUT if v is raw else _resolve_saved(v, args) for v in ctx._saved])
-            for value in saved:  # not `_OUTPUT in saved`: that compares with ==, elementwise on a saved array
-                if value is _OUTPUT:
-                    # A weak reference: the output holds its node, so a strong one would be a cycle.
-                    ctx._output = weakref.ref(out)
-                    break
-            _freeze_saved_leaves(ctx, saved)
+            _find_sources(ctx, args, raw, out)
         if forward_observers:
             for observe in forward_observers:
                 observe(ctx, out)
@@ -230,28 +254,29 @@ class Function:
         ctx._saved = values
 
     @property
-    def saved_tensors(ctx) -> tuple[Tensor, ...]:
-        """The saved values as Tensors (inputs and output are the live, differentiable ones)."""
+    def saved_tensors(ctx) -> tuple[Any, ...]:
+        """The saved values: in a plain backward pass of an op whose VJP runs on arrays, the very
+        ndarrays forward saw; otherwise Tensors (inputs and output are the live, differentiable ones)."""
         if ctx.parents is None:
             raise _freed_error(ctx)
+        if ctx.backward_on_arrays and not _GradMode.enabled:
+            return ctx._saved
         out: list[Any] = []  # Tensors; Any because a weak reference to the output is typed Tensor | None
-        for value in ctx._saved:
-            if value is _OUTPUT:
-                out.append(ctx._output())
-            elif type(value) is tuple:  # (input Tensor, the array forward saw)
-                tensor, array = value
-                if tensor.data is array:
-                    out.append(tensor)
-                elif _GradMode.enabled:
-                    raise GradientError(
-                        f"{ctx.name}: an input of shape {fmt_shape(array.shape)} was given new values "
-                        "(for example by an optimizer step) after the forward pass, so its graph no longer "
-                        "describes it; create_graph=True cannot differentiate through it. Run the forward pass again."
-                    )
-                else:
-                    out.append(Tensor._make(array, None))  # the values forward used: first-order grads stay exact
-            else:
+        for value, source in zip(ctx._saved, ctx._sources, strict=True):
+            if source is None:
                 out.append(Tensor._make(np.asarray(value), None))
+            elif source is _OUTPUT:
+                out.append(ctx._output())
+            elif source.data is value:
+                out.append(source)
+            elif _GradMode.enabled:
+                raise GradientError(
+                    f"{ctx.name}: an input of shape {fmt_shape(value.shape)} was given new values "
+                    "(for example by an optimizer step) after the forward pass, so its graph no longer "
+                    "describes it; create_graph=True cannot differentiate through it. Run the forward pass again."
+                )
+            else:
+                out.append(Tensor._make(value, None))  # the values forward used: first-order grads stay exact
         return tuple(out)
 
     @property
@@ -262,10 +287,8 @@ class Function:
     def release(ctx) -> None:
         """Drop the saved values and inputs: called once backward has used this node."""
         ctx.parents = None
-        ctx._saved = ()
-        thaw = getattr(ctx, "_thaw", None)
-        if thaw is not None:
-            thaw()
+        ctx._saved = ctx._sources = ()
+        ctx._frozen = None
 
 
 def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -> tuple[Tensor, ...]:
@@ -278,8 +301,7 @@ def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -
         ctx.outputs = tuple(weakref.ref(t) for t in outs)
         ctx.seq = next(_sequence)
         ctx.tags = _Scope.tags
-        ctx._saved = tuple([_resolve_saved(v, args) for v in ctx._saved])  # saved outputs come back as constants
-        _freeze_saved_leaves(ctx, ctx._saved)
+        _find_sources(ctx, args, None, None)  # saved outputs come back as constants
         ctx.output_meta = [(a.shape, a.dtype) for a in arrays]  # for zeros when an output got no gradient
         for observe in forward_observers:
             for out in outs:
@@ -287,43 +309,57 @@ def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -
     return outs
 
 
-def _resolve_saved(value: Any, args: tuple[Any, ...]) -> Any:
-    for a in args:
-        if isinstance(a, Tensor) and a.data is value:
-            return (a, value)
-    return value
+def _find_sources(node: Function, args: tuple[Any, ...], raw: Any, out: Tensor | None) -> None:
+    """Where each saved array came from: the output, an input Tensor, or nowhere (a constant).
+
+    Found now, because `.data` may be rebound before backward. A saved leaf's
+    array is frozen for as long as this node lives (see `_Frozen`)."""
+    sources: list[Any] = []
+    frozen: list[_Frozen] = []
+    for value in node._saved:
+        if value is raw and out is not None:
+            sources.append(_OUTPUT)
+            # A weak reference: the output holds its node, so a strong one would be a cycle.
+            node._output = weakref.ref(out)
+            continue
+        for a in args:
+            if isinstance(a, Tensor) and a.data is value:
+                sources.append(a)
+                if a._node is None and a.requires_grad:
+                    ref = _frozen_arrays.get(id(value))
+                    token = ref() if ref is not None else None
+                    if token is None and value.flags.writeable:  # else the user made it read-only: leave it
+                        token = _Frozen(value)
+                    if token is not None:
+                        frozen.append(token)
+                break
+        else:
+            sources.append(None)
+    node._sources = tuple(sources)
+    if frozen:
+        node._frozen = frozen
 
 
 # A leaf's array (a parameter, an input) is what users write to in place, and a write
 # between forward and backward would silently change the gradient. So while some live
-# node has saved it, it is read-only; the last such node to be released or collected
-# makes it writable again. Ops never write to their inputs; intermediates are not frozen.
-_frozen_by: dict[int, int] = {}  # id(array) -> how many live nodes saved it
+# node has saved it, it is read-only. Every such node holds the array's one `_Frozen`
+# token; when the last of them is released or collected, reference counting drops the
+# token and it makes the array writable again. Ops never write to their inputs;
+# intermediates are not frozen.
+_frozen_arrays: dict[int, weakref.ref[_Frozen]] = {}  # id(array) -> its token
 
 
-def _freeze_saved_leaves(node: Function, saved: tuple[Any, ...]) -> None:
-    arrays = [
-        v[1]
-        for v in saved
-        if type(v) is tuple
-        and v[0].requires_grad
-        and v[0]._node is None
-        and (id(v[1]) in _frozen_by or v[1].flags.writeable)
-    ]
-    if arrays:
-        for array in arrays:
-            _frozen_by[id(array)] = _frozen_by.get(id(array), 0) + 1
-            array.flags.writeable = False
-        node._thaw = weakref.finalize(node, _thaw, arrays)
+class _Frozen:
+    __slots__ = ("__weakref__", "array")
 
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+        array.flags.writeable = False
+        _frozen_arrays[id(array)] = weakref.ref(self)
 
-def _thaw(arrays: list[np.ndarray]) -> None:
-    for array in arrays:
-        left = _frozen_by.pop(id(array)) - 1
-        if left:
-            _frozen_by[id(array)] = left
-        else:
-            array.flags.writeable = True
+    def __del__(self) -> None:
+        _frozen_arrays.pop(id(self.array), None)
+        self.array.flags.writeable = True
 
 
 def _freed_error(node: Function) -> GradientError:
@@ -380,11 +416,15 @@ def backward(
     Tensors in `capture` also get their gradient in the result, leaf or not.
     Non-leaf tensors marked with `retain_grad()` get `.grad` set on the way,
     unless `fill_retained=False` (`grad()` promises to leave every `.grad` alone).
+
+    A plain pass records nothing, so gradients flow between nodes as bare
+    ndarrays; with `create_graph=True` they are Tensors and every VJP is recorded.
     """
-    grads: dict[Tensor, Tensor] = {}
+    grads: dict[Tensor, Any] = {}  # ndarrays in a plain pass, Tensors under create_graph
+    summed: set[Tensor] = set()  # tensors whose gradient is an array this pass allocated, so += is safe
     for root, seed in zip(roots, seeds, strict=True):
-        _accumulate(grads, root, seed, create_graph)
-    captured: dict[Tensor, Tensor] = {}
+        _accumulate(grads, summed, root, seed if create_graph else seed.data)
+    captured: dict[Tensor, Any] = {}
     wanted = {id(t) for t in capture}
     order = topological_order(roots)
     with _GradModeBlock(create_graph):
@@ -394,7 +434,7 @@ def backward(
             assert node is not None and node.parents is not None
             if node.outputs is None:
                 outputs: tuple[Tensor | None, ...] = (tensor,)
-                grad_outs: list[Tensor | None] = [grads.pop(tensor, None)]
+                grad_outs: list[Any] = [grads.pop(tensor, None)]
                 reached = grad_outs[0] is not None
             else:
                 outputs = tuple(ref() for ref in node.outputs)
@@ -406,68 +446,88 @@ def backward(
                         grad_outs[i] = _visit(out, grad_outs[i], wanted, captured, fill_retained, create_graph)
                 if node.outputs is not None:  # an output that no gradient reached contributes zeros
                     grad_outs = [
-                        g if g is not None else _zeros(m) for g, m in zip(grad_outs, node.output_meta, strict=True)
+                        g if g is not None else np.zeros(shape, dtype)
+                        for g, (shape, dtype) in zip(grad_outs, node.output_meta, strict=True)
                     ]
-                grads_in = _call_backward(node, grad_outs)
+                grads_in = _call_backward(node, grad_outs, create_graph)
                 if backward_observers:
-                    for observe in backward_observers:
-                        observe(node, tuple(grad_outs), grads_in)  # type: ignore[arg-type]  # no None left
+                    _notify(node, grad_outs, grads_in)
                 for parent, grad in zip(node.parents, grads_in, strict=True):
                     if grad is not None:
-                        _accumulate(grads, parent, grad, create_graph)
+                        _accumulate(grads, summed, parent, grad)
             if not retain_graph:
                 node.release()
-    for leaf in list(grads):
+        summed.clear()
+    result = {leaf: _as_tensor(g) for leaf, g in grads.items()}
+    for leaf, g in result.items():
         if leaf._hooks:
-            grads[leaf] = leaf._run_hooks(grads[leaf])
-    grads.update(captured)
-    return grads
+            result[leaf] = leaf._run_hooks(g)
+    result.update({t: _as_tensor(g) for t, g in captured.items()})
+    return result
+
+
+def _as_tensor(grad: Any) -> Tensor:
+    return grad if isinstance(grad, Tensor) else Tensor._make(np.asarray(grad), None)
 
 
 def _visit(
-    out: Tensor, grad: Any, wanted: set[int], captured: dict[Tensor, Tensor], fill_retained: bool, create_graph: bool
-) -> Tensor:
+    out: Tensor, grad: Any, wanted: set[int], captured: dict[Tensor, Any], fill_retained: bool, create_graph: bool
+) -> Any:
     """dL/d(out) is complete: run its hooks, capture it for grad(), keep it for retain_grad()."""
     if out._hooks:
-        grad = out._run_hooks(grad)
+        replaced = out._run_hooks(_as_tensor(grad))
+        grad = replaced if create_graph else replaced.data
     if id(out) in wanted:
         captured[out] = grad
     if fill_retained and out._retains_grad:
-        out._accumulate_grad(grad, create_graph)
+        out._accumulate_grad(_as_tensor(grad), create_graph)
     return grad
 
 
-def _zeros(meta: tuple[tuple[int, ...], np.dtype[Any]]) -> Tensor:
-    return Tensor._make(np.zeros(meta[0], dtype=meta[1]), None)
+def _notify(node: Function, grad_outs: Sequence[Any], grads_in: Sequence[Any]) -> None:
+    """Show one VJP to the backward observers, always as Tensors."""
+    outs = tuple(_as_tensor(g) for g in grad_outs)
+    ins = tuple(None if g is None else _as_tensor(g) for g in grads_in)
+    for observe in backward_observers:
+        observe(node, outs, ins)
 
 
-def _call_backward(node: Function, grad_outs: Sequence[Any]) -> tuple[Tensor | None, ...]:
-    """Run one VJP, and bring each gradient to its input's shape and dtype (or fail naming the op)."""
+def _call_backward(node: Function, grad_outs: Sequence[Any], create_graph: bool) -> tuple[Any, ...]:
+    """Run one VJP, and bring each gradient to its input's shape and dtype (or fail naming the op).
+
+    Gradients come back as Tensors under create_graph, else as ndarrays."""
     parents = node.parents
     assert parents is not None
-    raw = type(node).backward(node, *grad_outs)
+    vjp = type(node).backward
+    if create_graph or node.backward_on_arrays:
+        raw = vjp(node, *grad_outs)
+    else:  # a VJP written with Tensor methods: give it Tensors
+        raw = vjp(node, *[Tensor._make(g, None) for g in grad_outs])
     grads = raw if type(raw) is tuple else tuple(raw) if type(raw) is list else (raw,)
     if len(grads) != len(parents):
         raise GradientError(
             f"{type(node).__name__}.backward returned {len(grads)} gradient(s) for {len(parents)} input(s)"
         )
-    out: list[Tensor | None] = []
+    out: list[Any] = []
     for i, (parent, needed, grad) in enumerate(zip(parents, node.needs_input_grad, grads, strict=True)):
         if not needed or grad is None:
             out.append(None)
             continue
-        if not isinstance(grad, Tensor):
-            grad = Tensor._make(np.asarray(grad), None)
-        shape = parent.data.shape
-        if grad.data.shape != shape:
-            grad = _unbroadcast(node, i, grad, shape)
-        if grad.data.dtype != parent.data.dtype:
-            grad = grad.astype(parent.data.dtype)
+        if create_graph:
+            if not isinstance(grad, Tensor):
+                grad = Tensor._make(np.asarray(grad), None)
+        elif type(grad) is not np.ndarray:  # a Tensor, or the numpy scalar a ufunc gives on 0-d arrays
+            grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
+        data = parent.data
+        if grad.shape != data.shape:
+            grad = _unbroadcast(node, i, grad, data.shape)
+        if grad.dtype != data.dtype:
+            grad = grad.astype(data.dtype)
         out.append(grad)
     return tuple(out)
 
 
-def _unbroadcast(node: Function, i: int, grad: Tensor, shape: tuple[int, ...]) -> Tensor:
+def _unbroadcast(node: Function, i: int, grad: Any, shape: tuple[int, ...]) -> Any:
     """Sum a gradient shaped like a broadcast result back to the input's shape: the adjoint of broadcasting."""
     axes = unbroadcast_axes(grad.shape, shape)
     if axes is None:
@@ -475,18 +535,26 @@ def _unbroadcast(node: Function, i: int, grad: Tensor, shape: tuple[int, ...]) -
             f"{type(node).__name__}.backward returned a gradient of shape {fmt_shape(grad.shape)} "
             f"for input {i} of shape {fmt_shape(shape)}"
         )
-    return grad.sum(axis=axes, keepdims=True).reshape(shape)
+    summed = grad.sum(axis=axes, keepdims=True).reshape(shape)
+    return summed if isinstance(summed, Tensor | np.ndarray) else np.asarray(summed)
 
 
-def _accumulate(grads: dict[Tensor, Tensor], tensor: Tensor, grad: Tensor, create_graph: bool) -> None:
+def _accumulate(grads: dict[Tensor, Any], summed: set[Tensor], tensor: Tensor, grad: Any) -> None:
     """Add a gradient contribution: a tensor used k times receives k terms."""
     previous = grads.get(tensor)
     if previous is None:
-        grads[tensor] = grad
-    elif create_graph:
+        grads[tensor] = grad  # may be shared with another tensor (Add hands out one array twice): not ours to write
+    elif isinstance(previous, Tensor):
         grads[tensor] = previous + grad  # recorded, so that the sum itself can be differentiated
+    elif tensor in summed:
+        np.add(previous, grad, out=previous)  # our own buffer: add in place (a shared weight gets T terms)
     else:
-        grads[tensor] = Tensor._make(previous.data + grad.data, None)  # a new array: gradients may alias
+        total = previous + grad
+        if type(total) is np.ndarray:
+            grads[tensor] = total
+            summed.add(tensor)
+        else:
+            grads[tensor] = np.asarray(total)
 
 
 def grad(

@@ -1,10 +1,14 @@
 """ops.py — the primitives: each one's forward and its VJP, side by side. Read after engine.py.
 
-`forward` works on ndarrays; `backward` receives dL/d(output) as a Tensor and
-returns dL/d(input) for each positional input, written with Tensor operations so
-that it can itself be differentiated (higher-order gradients). Gradients may
-keep the broadcast output's shape: the engine sums them back to each input's
-shape in one place (`shapes.unbroadcast_axes`).
+`forward` works on ndarrays; `backward` receives dL/d(output) and returns
+dL/d(input) for each positional input. Every VJP here is written only with
+operators, `.reshape`/`.sum`/`.astype` and `Op.apply`, which mean the same on
+ndarrays and on Tensors: a plain backward pass runs it on ndarrays (nothing is
+recorded, so no Tensor is made per intermediate), and `create_graph=True` runs
+the very same code on Tensors, recording it so that it can be differentiated
+again (higher-order gradients). Gradients may keep the broadcast output's
+shape: the engine sums them back to each input's shape in one place
+(`shapes.unbroadcast_axes`).
 
 Groups: unary elementwise | binary elementwise (broadcasting) | reductions |
 movement | matmul | type. Everything else in the library (mean, var, split,
@@ -36,19 +40,16 @@ def _broadcasting(op: str, fn: Callable[[Array, Array], Array], x: Array, y: Arr
     return fn(x, y)  # the error was something else: let numpy report it
 
 
-def _zero(like: Tensor) -> Tensor:
-    return Tensor._make(np.zeros((), dtype=like.dtype), None)
+class _Primitive(Function):
+    """A built-in op: its VJP runs on ndarrays in a plain backward pass (see the module docstring)."""
 
-
-def _const(array: Any, like: Tensor) -> Tensor:
-    """A non-differentiable mask or factor, in the gradient's dtype."""
-    return Tensor._make(np.asarray(array, dtype=like.dtype), None)
+    backward_on_arrays = True
 
 
 # ================================================================ unary elementwise
 
 
-class Neg(Function):
+class Neg(_Primitive):
     """y = -x;   dL/dx = -dL/dy"""
 
     def forward(ctx, x: Array) -> Array:
@@ -58,7 +59,7 @@ class Neg(Function):
         return -grad_out
 
 
-class Exp(Function):
+class Exp(_Primitive):
     """y = exp(x);   dL/dx = dL/dy * y"""
 
     def forward(ctx, x: Array) -> Array:
@@ -71,7 +72,7 @@ class Exp(Function):
         return grad_out * y
 
 
-class Log(Function):
+class Log(_Primitive):
     """y = log(x);   dL/dx = dL/dy / x"""
 
     def forward(ctx, x: Array) -> Array:
@@ -83,7 +84,7 @@ class Log(Function):
         return grad_out / x
 
 
-class Sqrt(Function):
+class Sqrt(_Primitive):
     """y = sqrt(x);   dL/dx = dL/dy / (2 y)"""
 
     def forward(ctx, x: Array) -> Array:
@@ -96,7 +97,7 @@ class Sqrt(Function):
         return grad_out / (y * 2.0)
 
 
-class Abs(Function):
+class Abs(_Primitive):
     """y = |x|;   dL/dx = dL/dy * sign(x)   (0 at x = 0, as PyTorch)"""
 
     def forward(ctx, x: Array) -> Array:
@@ -104,10 +105,10 @@ class Abs(Function):
         return np.abs(x)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
-        return grad_out * _const(ctx.sign, grad_out)
+        return grad_out * ctx.sign
 
 
-class Tanh(Function):
+class Tanh(_Primitive):
     """y = tanh(x);   dL/dx = dL/dy * (1 - y^2)
 
     A primitive, not 2*sigmoid(2x) - 1: that composition loses all precision near 0."""
@@ -122,7 +123,7 @@ class Tanh(Function):
         return grad_out * (1.0 - y * y)
 
 
-class Sigmoid(Function):
+class Sigmoid(_Primitive):
     """y = 1 / (1 + exp(-x));   dL/dx = dL/dy * y (1 - y)
 
     A primitive because exp(-x) overflows for x < -709: we only ever exponentiate -|x|."""
@@ -138,7 +139,7 @@ class Sigmoid(Function):
         return grad_out * (y * (1.0 - y))
 
 
-class Relu(Function):
+class Relu(_Primitive):
     """y = max(x, 0);   dL/dx = dL/dy * [x > 0]"""
 
     def forward(ctx, x: Array) -> Array:
@@ -146,10 +147,10 @@ class Relu(Function):
         return np.where(ctx.mask, x, 0).astype(x.dtype, copy=False)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
-        return grad_out * _const(ctx.mask, grad_out)
+        return grad_out * ctx.mask
 
 
-class Clip(Function):
+class Clip(_Primitive):
     """y = min(max(x, low), high);   dL/dx = dL/dy * [low <= x <= high]"""
 
     def forward(ctx, x: Array, *, low: float | None, high: float | None) -> Array:
@@ -164,13 +165,13 @@ class Clip(Function):
         return np.clip(x, low, high)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
-        return grad_out * _const(ctx.inside, grad_out)
+        return grad_out * ctx.inside
 
 
 # ================================================================ binary elementwise (broadcasting)
 
 
-class Add(Function):
+class Add(_Primitive):
     """z = x + y;   dL/dx = dL/dz,   dL/dy = dL/dz"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
@@ -180,7 +181,7 @@ class Add(Function):
         return grad_out, grad_out
 
 
-class Sub(Function):
+class Sub(_Primitive):
     """z = x - y;   dL/dx = dL/dz,   dL/dy = -dL/dz"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
@@ -190,7 +191,7 @@ class Sub(Function):
         return grad_out, (-grad_out if ctx.needs_input_grad[1] else None)
 
 
-class Mul(Function):
+class Mul(_Primitive):
     """z = x * y;   dL/dx = dL/dz * y,   dL/dy = dL/dz * x"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
@@ -203,7 +204,7 @@ class Mul(Function):
         return (grad_out * y if need_x else None), (grad_out * x if need_y else None)
 
 
-class Div(Function):
+class Div(_Primitive):
     """z = x / y;   dL/dx = dL/dz / y,   dL/dy = -dL/dz * z / y"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
@@ -217,7 +218,7 @@ class Div(Function):
         return (grad_x if ctx.needs_input_grad[0] else None), (-grad_x * z if ctx.needs_input_grad[1] else None)
 
 
-class Pow(Function):
+class Pow(_Primitive):
     """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 at x = y = 0),   dL/dy = dL/dz * z log(x)   (0 at x = 0 < y)"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
@@ -231,41 +232,42 @@ class Pow(Function):
         if ctx.needs_input_grad[0]:
             # y * x**(y-1) is 0 * inf = nan at x = 0, y = 0, where the true derivative of x**0 is 0.
             # Mask only there: masking all of y = 0 would also cut d(slope)/dy = x**(y-1) (second order).
-            slope = Where.apply(_zero(y), y * x ** (y - 1.0), condition=(y.data == 0) & (x.data == 0))
+            x_is_0, y_is_0 = np.asarray(x) == 0, np.asarray(y) == 0
+            slope = Where.apply(np.zeros((), y.dtype), y * x ** (y - 1.0), condition=y_is_0 & x_is_0)
             grad_x = grad_out * slope
         if ctx.needs_input_grad[1]:
             z = ctx.saved_tensors[2]
             # z log(x) is 0 * -inf = nan at x = 0, where 0**y is constant (0) for y > 0: take log(1) there.
-            at_zero = (x.data == 0) & (y.data > 0)
-            grad_y = grad_out * z * Where.apply(_const(1.0, x), x, condition=at_zero).log()
+            at_zero = (np.asarray(x) == 0) & (np.asarray(y) > 0)
+            grad_y = grad_out * z * Log.apply(Where.apply(np.ones((), x.dtype), x, condition=at_zero))
         return grad_x, grad_y
 
 
-class Maximum(Function):
+class Maximum(_Primitive):
     """z = max(x, y);   dL/dx = dL/dz * m,   dL/dy = dL/dz * (1 - m),   m = [x > y] + [x = y] / 2"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
-        ctx.share_x = (x > y) + 0.5 * (x == y)
-        return _broadcasting("maximum", np.maximum, x, y)
+        z = _broadcasting("maximum", np.maximum, x, y)
+        ctx.share_x = ((x > y) + 0.5 * (x == y)).astype(z.dtype)
+        return z
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
-        share_x = _const(ctx.share_x, grad_out)
-        return grad_out * share_x, grad_out * (1.0 - share_x)
+        return grad_out * ctx.share_x, grad_out * (1.0 - ctx.share_x)
 
 
-class Minimum(Function):
+class Minimum(_Primitive):
     """z = min(x, y);   dL/dx = dL/dz * m,   dL/dy = dL/dz * (1 - m),   m = [x < y] + [x = y] / 2"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
-        ctx.share_x = (x < y) + 0.5 * (x == y)
-        return _broadcasting("minimum", np.minimum, x, y)
+        z = _broadcasting("minimum", np.minimum, x, y)
+        ctx.share_x = ((x < y) + 0.5 * (x == y)).astype(z.dtype)
+        return z
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
-        share_x = _const(ctx.share_x, grad_out)
-        return grad_out * share_x, grad_out * (1.0 - share_x)
+        return grad_out * ctx.share_x, grad_out * (1.0 - ctx.share_x)
 
 
-class Where(Function):
+class Where(_Primitive):
     """z = x where c else y;   dL/dx = dL/dz where c else 0,   dL/dy = 0 where c else dL/dz"""
 
     def forward(ctx, x: Array, y: Array, *, condition: Array) -> Array:
@@ -277,7 +279,7 @@ class Where(Function):
             raise
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        zero = _zero(grad_out)
+        zero = np.zeros((), grad_out.dtype)
         grad_x = Where.apply(grad_out, zero, condition=ctx.condition) if ctx.needs_input_grad[0] else None
         grad_y = Where.apply(zero, grad_out, condition=ctx.condition) if ctx.needs_input_grad[1] else None
         return grad_x, grad_y
@@ -290,7 +292,7 @@ def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int,
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
-class Sum(Function):
+class Sum(_Primitive):
     """y = sum of x over axes;   dL/dx = dL/dy copied back along the summed axes"""
 
     def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
@@ -299,10 +301,10 @@ class Sum(Function):
         return x.sum(axis=ctx.axes, keepdims=keepdims)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
-        return grad_out.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)).broadcast_to(ctx.in_shape)
+        return BroadcastTo.apply(grad_out.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)), shape=ctx.in_shape)
 
 
-class _Extremum(Function):
+class _Extremum(_Primitive):
     """y = max (or min) of x over axes;   dL/dx = dL/dy * [x = y] / (number of ties)"""
 
     reduce: Callable[..., Array]
@@ -313,12 +315,12 @@ class _Extremum(Function):
             raise ShapeError(f"{ctx.name}: cannot reduce an empty tensor of shape {fmt_shape(x.shape)}")
         kept = type(ctx).reduce(x, axis=axes, keepdims=True)
         is_extreme = x == kept
-        ctx.share = is_extreme / is_extreme.sum(axis=axes, keepdims=True)
+        ctx.share = (is_extreme / is_extreme.sum(axis=axes, keepdims=True)).astype(x.dtype)
         ctx.kept_shape = kept.shape
         return kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
-        return grad_out.reshape(ctx.kept_shape) * _const(ctx.share, grad_out)
+        return grad_out.reshape(ctx.kept_shape) * ctx.share
 
 
 class Max(_Extremum):
@@ -337,7 +339,7 @@ def _single_axis(op: str, axis: int, ndim: int) -> int:
     return normalize_axes(op, int(axis), ndim)[0]
 
 
-class LogSumExp(Function):
+class LogSumExp(_Primitive):
     """y = log sum exp(x) over axes;   dL/dx = dL/dy * exp(x - y)   (the softmax)
 
     A primitive because exp overflows for x > 709; we subtract the max first."""
@@ -354,10 +356,10 @@ class LogSumExp(Function):
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         x, y = ctx.saved_tensors
-        return grad_out.reshape(ctx.kept_shape) * (x - y.reshape(ctx.kept_shape)).exp()
+        return grad_out.reshape(ctx.kept_shape) * Exp.apply(x - y.reshape(ctx.kept_shape))
 
 
-class Softmax(Function):
+class Softmax(_Primitive):
     """y = exp(x) / sum exp(x) along axis;   dL/dx = y * (dL/dy - sum(dL/dy * y))"""
 
     def forward(ctx, x: Array, *, axis: int = -1) -> Array:
@@ -372,7 +374,7 @@ class Softmax(Function):
         return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
 
 
-class LogSoftmax(Function):
+class LogSoftmax(_Primitive):
     """y = x - logsumexp(x) along axis;   dL/dx = dL/dy - exp(y) * sum(dL/dy)"""
 
     def forward(ctx, x: Array, *, axis: int = -1) -> Array:
@@ -384,13 +386,13 @@ class LogSoftmax(Function):
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         (y,) = ctx.saved_tensors
-        return grad_out - y.exp() * grad_out.sum(axis=ctx.axis, keepdims=True)
+        return grad_out - Exp.apply(y) * grad_out.sum(axis=ctx.axis, keepdims=True)
 
 
 # ================================================================ movement
 
 
-class Reshape(Function):
+class Reshape(_Primitive):
     """y = x viewed with another shape;   dL/dx = dL/dy reshaped back"""
 
     def forward(ctx, x: Array, *, shape: tuple[int, ...]) -> Array:
@@ -405,7 +407,7 @@ class Reshape(Function):
         return grad_out.reshape(ctx.in_shape)
 
 
-class Permute(Function):
+class Permute(_Primitive):
     """y = x with axes reordered;   dL/dx = dL/dy with the inverse order"""
 
     def forward(ctx, x: Array, *, axes: tuple[int, ...]) -> Array:
@@ -419,10 +421,10 @@ class Permute(Function):
     def backward(ctx, grad_out: Tensor) -> Tensor:
         ndim = grad_out.ndim
         inverse = sorted(range(ndim), key=lambda i: ctx.axes[i] % ndim)  # axis a of y came from axis axes[a] of x
-        return grad_out.permute(*inverse)
+        return Permute.apply(grad_out, axes=tuple(inverse))
 
 
-class BroadcastTo(Function):
+class BroadcastTo(_Primitive):
     """y = x copied along new or size-1 axes;   dL/dx = dL/dy summed over them (done by the engine)"""
 
     def forward(ctx, x: Array, *, shape: tuple[int, ...]) -> Array:
@@ -453,7 +455,7 @@ def _is_basic(index: Any) -> bool:
     return all(isinstance(i, int | np.integer | slice) or i is None or i is Ellipsis for i in parts)
 
 
-class GetItem(Function):
+class GetItem(_Primitive):
     """y = x[index];   dL/dx = zeros like x, with dL/dy added at index (repeated indices add up)"""
 
     def forward(ctx, x: Array, *, index: Any) -> Array:
@@ -469,7 +471,7 @@ class GetItem(Function):
         return ScatterAdd.apply(grad_out, shape=ctx.in_shape, index=ctx.index)
 
 
-class ScatterAdd(Function):
+class ScatterAdd(_Primitive):
     """y = zeros(shape) with x added at index;   dL/dx = dL/dy[index]   (the VJP of getitem)"""
 
     def forward(ctx, x: Array, *, shape: tuple[int, ...], index: Any) -> Array:
@@ -485,7 +487,7 @@ class ScatterAdd(Function):
         return GetItem.apply(grad_out, index=ctx.index)
 
 
-class Stack(Function):
+class Stack(_Primitive):
     """y = stack(x_1..x_n) along a new axis;   dL/dx_i = dL/dy[..., i, ...]"""
 
     def forward(ctx, *xs: Array, axis: int = 0) -> Array:
@@ -501,7 +503,7 @@ class Stack(Function):
         return tuple(Unbind.apply(grad_out, axis=ctx.axis))  # one node with n outputs, not n slices
 
 
-class Concatenate(Function):
+class Concatenate(_Primitive):
     """y = concatenate(x_1..x_n) along axis;   dL/dx_i = the slice of dL/dy that x_i filled"""
 
     def forward(ctx, *xs: Array, axis: int = 0) -> Array:
@@ -520,7 +522,7 @@ class Concatenate(Function):
         return tuple(Split.apply(grad_out, sizes=sizes, axis=ctx.axis))
 
 
-class Split(Function):
+class Split(_Primitive):
     """y_1..y_n = consecutive pieces of x along axis (one node, n outputs);   dL/dx = concatenate(dL/dy_i)
 
     One node rather than n getitems: each getitem's VJP would scatter into a
@@ -539,7 +541,7 @@ class Split(Function):
         return Concatenate.apply(*grad_outs, axis=ctx.axis)
 
 
-class Unbind(Function):
+class Unbind(_Primitive):
     """y_i = x[..., i, ...] for every i along axis (one node, n outputs);   dL/dx = stack(dL/dy_i)
 
     How a recurrent layer takes its hoisted input projection apart, step by step."""
@@ -555,7 +557,7 @@ class Unbind(Function):
 # ================================================================ matmul
 
 
-class MatMul(Function):
+class MatMul(_Primitive):
     """Z = A @ B, A = X or X^T, B = Y or Y^T (transpose_x, transpose_y);   dL/dA = dL/dZ @ B^T,   dL/dB = A^T @ dL/dZ
 
     numpy's rules for 1-D operands and batch broadcasting. The flags (BLAS gemm's
@@ -599,9 +601,9 @@ class MatMul(Function):
         y2 = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
         g = grad_out
         if y.ndim == 1:
-            g = g.unsqueeze(-1)
+            g = g.reshape((*g.shape, 1))
         if x.ndim == 1:
-            g = g.unsqueeze(-2)
+            g = g.reshape((*g.shape[:-1], 1, g.shape[-1]))
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
             # dA = G B^T; when A = X^T, dX = dA^T = B G^T.
@@ -609,21 +611,21 @@ class MatMul(Function):
                 grad_x = MatMul.apply(y2, g, transpose_x=ty, transpose_y=True)
             else:
                 grad_x = MatMul.apply(g, y2, transpose_y=not ty)
-            grad_x = grad_x.squeeze(-2) if x.ndim == 1 else grad_x
+            grad_x = grad_x.reshape(grad_x.shape[:-2] + grad_x.shape[-1:]) if x.ndim == 1 else grad_x
         if ctx.needs_input_grad[1]:
             # dB = A^T G; when B = Y^T, dY = dB^T = G^T A.
             if ty:
                 grad_y = MatMul.apply(g, x2, transpose_x=True, transpose_y=tx)
             else:
                 grad_y = MatMul.apply(x2, g, transpose_x=not tx)
-            grad_y = grad_y.squeeze(-1) if y.ndim == 1 else grad_y
+            grad_y = grad_y.reshape(grad_y.shape[:-1]) if y.ndim == 1 else grad_y
         return grad_x, grad_y
 
 
 # ================================================================ type
 
 
-class Cast(Function):
+class Cast(_Primitive):
     """y = x converted to dtype;   dL/dx = dL/dy converted back to x's dtype"""
 
     def forward(ctx, x: Array, *, dtype: np.dtype[Any]) -> Array:
