@@ -575,7 +575,9 @@ class MatMul(_Primitive):
         a = x.swapaxes(-1, -2) if transpose_x else x  # views: numpy hands BLAS the transposed layout
         b = y.swapaxes(-1, -2) if transpose_y else y
         try:
-            return np.matmul(a, b)
+            # For 1-D and 2-D operands np.dot is the same product with less fixed cost per call (~0.4 us,
+            # ~1.7 us for an outer product, on small matrices); batches need matmul's broadcasting.
+            return np.dot(a, b) if 0 < a.ndim <= 2 and 0 < b.ndim <= 2 else np.matmul(a, b)
         except ValueError:
             pass
         if np.ndim(a) == 0 or np.ndim(b) == 0:

@@ -56,7 +56,7 @@ class Linear(Module):
         default_uniform_(self.parameters(), self.in_features, rng=make_rng(rng))
 
     def forward(self, input: Any) -> Tensor:
-        x = as_input(repr(self), "input", input, self.weight.dtype)
+        x = as_input(self, "input", input, self.weight.dtype)
         if x.ndim == 0 or x.shape[-1] != self.in_features:
             raise ShapeError(
                 f"{self!r}: input has shape {fmt_shape(x.shape)}; its last dimension must be "

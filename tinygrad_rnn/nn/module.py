@@ -27,8 +27,9 @@ class Parameter(Tensor):
         return "Parameter(" + super().__repr__()[len("Tensor(") :]
 
 
-def as_input(owner: str, name: str, value: Any, dtype: np.dtype[Any]) -> Tensor:
-    """A layer's input as a Tensor of the layer's dtype.
+def as_input(owner: object, name: str, value: Any, dtype: np.dtype[Any]) -> Tensor:
+    """A layer's input as a Tensor of the layer's dtype; `owner` (a name, or the Module) is formatted
+    into the message only if there is an error.
 
     Integer or boolean data is converted. Floating data of another precision is an
     error rather than a silent promotion (float32 weights with a float64 input would
