@@ -256,6 +256,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke run for CI")
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
+    parser.add_argument(
+        "--sizes",
+        help=f"comma-separated subset of {','.join(SIZES)}: time only those steps (no memory, cells, long runs)",
+    )
     args = parser.parse_args()
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
     if args.quick:
@@ -263,6 +267,13 @@ def main() -> None:
         bench_memory(QUICK_SIZES["tiny"], np.float64)
         bench_cells(QUICK_SIZES["tiny"], np.float64, rounds=1)
         bench_long(2, 3, 4, full_steps=40, truncated_steps=80, chunk=10)
+        return
+    if args.sizes:
+        names = args.sizes.split(",")
+        unknown = [n for n in names if n not in SIZES]
+        if unknown:
+            parser.error(f"unknown size {', '.join(unknown)}; choose from {', '.join(SIZES)}")
+        bench_sizes({n: SIZES[n] for n in names}, dtypes, args.rounds)
         return
     bench_sizes(SIZES, dtypes, args.rounds)
     bench_memory(SIZES["typical"], np.float32)

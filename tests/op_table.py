@@ -131,6 +131,16 @@ def _matmul_ref(x: np.ndarray, y: np.ndarray, transpose_x: bool = False, transpo
 
 
 @st.composite
+def _matmul_addend_cases(draw: st.DrawFn) -> Case:
+    """A matmul case and an addend C that broadcasts to the product: full, a bias (last axis), size-1 axes, 0-d."""
+    (x_shape, y_shape), flags = draw(_matmul_cases())
+    product = _matmul_ref(np.zeros(x_shape), np.zeros(y_shape), **flags).shape
+    kept = draw(st.integers(0, len(product)), label="addend axes")
+    c_shape = tuple(1 if draw(st.booleans()) else n for n in product[len(product) - kept :])
+    return (x_shape, y_shape, c_shape), flags
+
+
+@st.composite
 def _basic_index(draw: st.DrawFn, shape: Shape) -> Any:
     """ints (maybe negative), slices with steps 1, 2, -1, None (new axis) and Ellipsis: no element twice."""
     parts: list[Any] = []
@@ -433,6 +443,14 @@ OPS: list[OpSpec] = [
         2,
         ops.MatMul,
         cases=_matmul_cases(),
+    ),
+    OpSpec(
+        "matmul with addend",
+        lambda x, y, c, **flags: ops.MatMul.apply(x, y, c, **flags),
+        lambda x, y, c, **flags: _matmul_ref(x, y, **flags) + c,
+        3,
+        None,
+        cases=_matmul_addend_cases(),
     ),
     # type
     OpSpec(

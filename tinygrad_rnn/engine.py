@@ -221,21 +221,22 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         ctx = cls.__new__(cls)
         ctx._saved = ()
-        arrays: list[Any] = []
-        needs: list[bool] = []
-        tensors = False
         for a in args:
             if isinstance(a, Tensor):
-                tensors = True
+                break
+        else:
+            # Plain arrays only (a VJP running inside a plain backward pass): there is nothing to
+            # record, so a primitive is just its forward, as in HIPS autograd.
+            return cls.forward(ctx, *args, **kwargs)
+        arrays: list[Any] = []
+        needs: list[bool] = []
+        for a in args:
+            if isinstance(a, Tensor):
                 arrays.append(a.data)
                 needs.append(a.requires_grad)
             else:
                 arrays.append(a)
                 needs.append(False)
-        if not tensors:
-            # Plain arrays only (a VJP running inside a plain backward pass): there is nothing to
-            # record, so a primitive is just its forward, as in HIPS autograd.
-            return cls.forward(ctx, *args, **kwargs)
         record = _GradMode.enabled and True in needs
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
         raw = cls.forward(ctx, *arrays, **kwargs)
@@ -521,39 +522,41 @@ def _notify(node: Function, grad_outs: Sequence[Any], grads_in: Sequence[Any]) -
         observe(node, outs, ins)
 
 
-def _call_backward(node: Function, grad_outs: Sequence[Any], create_graph: bool) -> tuple[Any, ...]:
+def _call_backward(node: Function, grad_outs: Sequence[Any], create_graph: bool) -> list[Any]:
     """Run one VJP, and bring each gradient to its input's shape and dtype (or fail naming the op).
 
     Gradients come back as Tensors under create_graph, else as ndarrays."""
-    parents = node.parents
-    assert parents is not None
     vjp = type(node).backward
     if create_graph or node.backward_on_arrays:
         raw = vjp(node, *grad_outs)
     else:  # a VJP written with Tensor methods: give it Tensors
         raw = vjp(node, *[Tensor._make(g, None) for g in grad_outs])
-    grads = raw if type(raw) is tuple else tuple(raw) if type(raw) is list else (raw,)
+    grads = list(raw) if type(raw) is tuple or type(raw) is list else [raw]
+    parents = node.parents
+    assert parents is not None
     if len(grads) != len(parents):
         raise GradientError(
             f"{type(node).__name__}.backward returned {len(grads)} gradient(s) for {len(parents)} input(s)"
         )
-    out: list[Any] = []
-    for i, (parent, needed, grad) in enumerate(zip(parents, node.needs_input_grad, grads, strict=True)):
-        if not needed or grad is None:
-            out.append(None)
+    needs = node.needs_input_grad
+    for i, grad in enumerate(grads):
+        if grad is None:
+            continue
+        if not needs[i]:
+            grads[i] = None
             continue
         if create_graph:
             if not isinstance(grad, Tensor):
                 grad = Tensor._make(np.asarray(grad), None)
         elif type(grad) is not np.ndarray:  # a Tensor, or the numpy scalar a ufunc gives on 0-d arrays
             grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
-        data = parent.data
+        data = parents[i].data
         if grad.shape != data.shape:
             grad = _unbroadcast(node, i, grad, data.shape)
         if grad.dtype != data.dtype:
             grad = grad.astype(data.dtype)
-        out.append(grad)
-    return tuple(out)
+        grads[i] = grad
+    return grads
 
 
 def _unbroadcast(node: Function, i: int, grad: Any, shape: tuple[int, ...]) -> Any:

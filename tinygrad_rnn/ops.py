@@ -558,13 +558,18 @@ class Unbind(_Primitive):
 
 
 class MatMul(_Primitive):
-    """Z = A @ B, A = X or X^T, B = Y or Y^T (transpose_x, transpose_y);   dL/dA = dL/dZ @ B^T,   dL/dB = A^T @ dL/dZ
+    """Z = A @ B (+ C), A = X or X^T, B = Y or Y^T (transpose_x, transpose_y);
+    dL/dA = dL/dZ @ B^T,   dL/dB = A^T @ dL/dZ,   dL/dC = dL/dZ
 
-    numpy's rules for 1-D operands and batch broadcasting. The flags (BLAS gemm's
-    transA/transB, on the last two axes) let a layer compute x W^T without a
-    transpose node, and let this VJP write dL/dZ @ Y^T as one matmul."""
+    numpy's rules for 1-D operands and batch broadcasting. This is BLAS gemm's
+    shape: the transpose flags (transA/transB, on the last two axes) let a layer
+    compute x W^T without a transpose node and let this VJP write dL/dZ @ Y^T as
+    one matmul; the optional addend C (broadcast to Z: a bias, or an RNN step's
+    input share) makes `x W^T + b` one node instead of two."""
 
-    def forward(ctx, x: Array, y: Array, *, transpose_x: bool = False, transpose_y: bool = False) -> Array:
+    def forward(
+        ctx, x: Array, y: Array, c: Array | None = None, *, transpose_x: bool = False, transpose_y: bool = False
+    ) -> Array:
         if (transpose_x and np.ndim(x) < 2) or (transpose_y and np.ndim(y) < 2):
             raise ShapeError(
                 f"matmul: transpose_x/transpose_y need operands of at least 2 dimensions, "
@@ -574,27 +579,10 @@ class MatMul(_Primitive):
         ctx.save_for_backward(x, y)
         a = x.swapaxes(-1, -2) if transpose_x else x  # views: numpy hands BLAS the transposed layout
         b = y.swapaxes(-1, -2) if transpose_y else y
-        try:
-            # For 1-D and 2-D operands np.dot is the same product with less fixed cost per call (~0.4 us,
-            # ~1.7 us for an outer product, on small matrices); batches need matmul's broadcasting.
-            return np.dot(a, b) if 0 < a.ndim <= 2 and 0 < b.ndim <= 2 else np.matmul(a, b)
-        except ValueError:
-            pass
-        if np.ndim(a) == 0 or np.ndim(b) == 0:
-            raise ShapeError(
-                f"matmul: cannot multiply {fmt_shape(np.shape(a))} by {fmt_shape(np.shape(b))}; "
-                "0-d operands are not matrices"
-            )
-        inner_a, inner_b = np.shape(a)[-1], np.shape(b)[-2 if np.ndim(b) > 1 else -1]
-        if inner_a != inner_b:
-            raise ShapeError(
-                f"matmul: cannot multiply {fmt_shape(np.shape(a))} by {fmt_shape(np.shape(b))}; "
-                f"inner dimensions {inner_a} and {inner_b} differ"
-            )
-        broadcast_shape("matmul (batch dimensions)", np.shape(a)[:-2], np.shape(b)[:-2])
-        return np.matmul(a, b)
+        z = _product(a, b)
+        return z if c is None else _broadcasting("matmul (adding C)", np.add, z, c)
 
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
         x, y = ctx.saved_tensors
         tx, ty = ctx.flags
         # Treat a 1-D x as a row (1, k) and a 1-D y as a column (k, 1) (the flags need 2-D operands);
@@ -606,22 +594,48 @@ class MatMul(_Primitive):
             g = g.reshape((*g.shape, 1))
         if x.ndim == 1:
             g = g.reshape((*g.shape[:-1], 1, g.shape[-1]))
+        need_x, need_y = ctx.needs_input_grad[:2]
         grad_x = grad_y = None
-        if ctx.needs_input_grad[0]:
+        if need_x:
             # dA = G B^T; when A = X^T, dX = dA^T = B G^T.
             if tx:
                 grad_x = MatMul.apply(y2, g, transpose_x=ty, transpose_y=True)
             else:
                 grad_x = MatMul.apply(g, y2, transpose_y=not ty)
             grad_x = grad_x.reshape(grad_x.shape[:-2] + grad_x.shape[-1:]) if x.ndim == 1 else grad_x
-        if ctx.needs_input_grad[1]:
+        if need_y:
             # dB = A^T G; when B = Y^T, dY = dB^T = G^T A.
             if ty:
                 grad_y = MatMul.apply(g, x2, transpose_x=True, transpose_y=tx)
             else:
                 grad_y = MatMul.apply(x2, g, transpose_x=not tx)
             grad_y = grad_y.reshape(grad_y.shape[:-1]) if y.ndim == 1 else grad_y
+        if len(ctx.needs_input_grad) == 3:  # dL/dC is dL/dZ; the engine sums it back to C's shape
+            return grad_x, grad_y, grad_out
         return grad_x, grad_y
+
+
+def _product(a: Array, b: Array) -> Array:
+    """a @ b, or a ShapeError that says which dimensions disagree."""
+    try:
+        # For 1-D and 2-D operands np.dot is the same product with less fixed cost per call (~0.4 us,
+        # ~1.7 us for an outer product, on small matrices); batches need matmul's broadcasting.
+        return np.dot(a, b) if 0 < a.ndim <= 2 and 0 < b.ndim <= 2 else np.matmul(a, b)
+    except ValueError:
+        pass
+    if np.ndim(a) == 0 or np.ndim(b) == 0:
+        raise ShapeError(
+            f"matmul: cannot multiply {fmt_shape(np.shape(a))} by {fmt_shape(np.shape(b))}; "
+            "0-d operands are not matrices"
+        )
+    inner_a, inner_b = np.shape(a)[-1], np.shape(b)[-2 if np.ndim(b) > 1 else -1]
+    if inner_a != inner_b:
+        raise ShapeError(
+            f"matmul: cannot multiply {fmt_shape(np.shape(a))} by {fmt_shape(np.shape(b))}; "
+            f"inner dimensions {inner_a} and {inner_b} differ"
+        )
+    broadcast_shape("matmul (batch dimensions)", np.shape(a)[:-2], np.shape(b)[:-2])
+    return np.matmul(a, b)
 
 
 # ================================================================ type

@@ -115,6 +115,12 @@ PRIMITIVE_CHECKS: tuple[Check, ...] = (
     Check("matmul", ops.MatMul, lambda x, y: x @ y, ((3, 4), (4, 2))),
     Check("matmul (batched)", ops.MatMul, lambda x, y: x @ y, ((2, 3, 4), (4, 2))),
     Check("matmul (vector)", ops.MatMul, lambda x, y: x @ y, ((4,), (4, 2))),
+    Check(
+        "matmul (x W^T + b)",
+        ops.MatMul,
+        lambda x, w, b: ops.MatMul.apply(x, w, b, transpose_y=True),
+        ((3, 4), (2, 4), (2,)),
+    ),
     # type: a float64 -> float64 Cast still records the node and runs its VJP
     Check("cast", ops.Cast, lambda x: ops.Cast.apply(x, dtype=np.dtype(np.float64)), ((3, 4),)),
 )

@@ -47,11 +47,12 @@ _REDUCTIONS = ("mean", "sum", "none")
 
 
 def linear(input: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """x W^T + b, PyTorch's layout: weight (out_features, in_features).
+    """x W^T + b, PyTorch's layout: weight (out_features, in_features); b broadcasts to the result.
 
-    One matmul node with its transpose flag (no transpose node in the graph)."""
-    out = ops.MatMul.apply(input, weight, transpose_y=True)
-    return out if bias is None else out + bias
+    One MatMul node (gemm's transpose flag and addend): no transpose or add node in the graph."""
+    if bias is None:
+        return ops.MatMul.apply(input, weight, transpose_y=True)
+    return ops.MatMul.apply(input, weight, bias, transpose_y=True)
 
 
 def softmax(input: Tensor, dim: int = -1, *, axis: int | None = None) -> Tensor:

@@ -76,7 +76,7 @@ def _project(x: Tensor, w: _Weights, fold_hidden_bias: bool) -> Tensor:
 def _rnn_step(xw: Tensor, state: State, w: _Weights, nonlinearity: str) -> State:
     """h' = tanh(x W_ih^T + b_ih + h W_hh^T + b_hh)   (or relu); xw = x W_ih^T + b_ih + b_hh is given"""
     (h,) = state
-    pre = xw + linear(h, w.hh)
+    pre = linear(h, w.hh, xw)  # xw + h W_hh^T as one node: the input's share is the matmul's addend
     return (pre.tanh() if nonlinearity == "tanh" else pre.relu(),)
 
 
@@ -92,7 +92,7 @@ def _lstm_step(xw: Tensor, state: State, w: _Weights) -> State:
     xw = x W_ih^T + b_ih + b_hh, all four gates' input terms, is given.
     """
     h, c = state
-    gates = xw + linear(h, w.hh)
+    gates = linear(h, w.hh, xw)  # xw + h W_hh^T, one node
     i, f, g, o = gates.split(h.shape[-1], axis=-1)
     c_new = f.sigmoid() * c + i.sigmoid() * g.tanh()
     return o.sigmoid() * c_new.tanh(), c_new
