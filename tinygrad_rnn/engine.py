@@ -8,9 +8,10 @@ whatever `forward` saved, and a sequence number.
 Backward: `backward()` starts from the root's gradient and visits the nodes
 latest-first. Each node's `backward` is its vector-Jacobian product (VJP): given
 dL/d(output) it returns dL/d(input) for each input. Gradients of a tensor used
-several times are added up. The VJPs are written with Tensor operations, so
-with `create_graph=True` the backward pass is itself recorded and can be
-differentiated again.
+several times are added up. A plain backward pass records nothing, so the
+gradients travel as bare ndarrays and the built-in VJPs run on them; with
+`create_graph=True` the same VJPs run on Tensors, so the backward pass is
+itself recorded and can be differentiated again.
 
 Why latest-first is a valid order: a node is created after all of its inputs
 exist, so its sequence number is larger than theirs. The recording order of
@@ -161,6 +162,12 @@ class Function:
     positional argument (None where there is none). A gradient shaped like a
     broadcast result is summed back to the input's shape by the engine, so
     ops never undo broadcasting themselves.
+
+    A VJP like this one, made only of operators, `.reshape`/`.sum`/`.astype`
+    and `Op.apply` calls, means the same on ndarrays; a class that sets
+    `backward_on_arrays = True` promises that, and then gets ndarrays (and its
+    saved arrays) in a plain backward pass, which skips making a Tensor per
+    intermediate. `Op.apply` on plain arrays only is just `forward`.
 
     A `forward` that returns a tuple of arrays makes a node with several
     outputs: `apply` returns a tuple of Tensors, and `backward` receives one
