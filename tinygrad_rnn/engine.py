@@ -23,6 +23,7 @@ from the root, found by an explicit-stack search (no recursion, so a
 from __future__ import annotations
 
 import itertools
+import operator
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ContextDecorator, contextmanager
@@ -395,27 +396,26 @@ def topological_order(roots: Sequence[Tensor], *, stop_at_freed: bool = False) -
     `stop_at_freed=True` is listed and ends its branch of the search (the study
     tools look at half-freed graphs).
     """
-    seen: set[int] = set()
-    stack = [t for t in roots if t._node is not None]
+    seen: set[Function] = set()
+    stack: list[Any] = list(roots)  # parents go on as they are; leaves and constants are skipped when popped
     order: list[Tensor] = []
     while stack:
         tensor = stack.pop()
-        node = tensor._node
-        if node is None or id(node) in seen:
+        node = tensor._node if isinstance(tensor, Tensor) else None
+        if node is None or node in seen:
             continue
-        seen.add(id(node))
+        seen.add(node)
         order.append(tensor)
         if node.parents is None:
             if stop_at_freed:
                 continue
             raise _freed_error(node)
-        stack.extend([p for p in node.parents if isinstance(p, Tensor) and p._node is not None])
+        stack.extend(node.parents)
     order.sort(key=_seq)
     return order
 
 
-def _seq(tensor: Tensor) -> int:
-    return tensor._node.seq  # type: ignore[union-attr]  # only non-leaves are sorted
+_seq = operator.attrgetter("_node.seq")  # the sort key, in C: it is called once per node
 
 
 def backward(
