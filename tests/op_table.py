@@ -132,11 +132,14 @@ def _matmul_ref(x: np.ndarray, y: np.ndarray, transpose_x: bool = False, transpo
 
 @st.composite
 def _matmul_addend_cases(draw: st.DrawFn) -> Case:
-    """A matmul case and an addend C that broadcasts to the product: full, a bias (last axis), size-1 axes, 0-d."""
+    """A matmul case and an addend C broadcast with the product: full, a bias (last axis), size-1 axes,
+    0-d, or with a leading batch axis the product does not have."""
     (x_shape, y_shape), flags = draw(_matmul_cases())
     product = _matmul_ref(np.zeros(x_shape), np.zeros(y_shape), **flags).shape
     kept = draw(st.integers(0, len(product)), label="addend axes")
     c_shape = tuple(1 if draw(st.booleans()) else n for n in product[len(product) - kept :])
+    if kept == len(product) and draw(st.booleans(), label="extra batch axis"):
+        c_shape = (2, *c_shape)
     return (x_shape, y_shape, c_shape), flags
 
 

@@ -235,6 +235,7 @@ class Function:
         else:
             # Plain arrays only (a VJP running inside a plain backward pass): there is nothing to
             # record, so a primitive is just its forward, as in HIPS autograd.
+            ctx.needs_input_grad = (False,) * len(args)
             return cls.forward(ctx, *args, **kwargs)
         arrays: list[Any] = []
         needs: list[bool] = []
@@ -376,7 +377,10 @@ class _Frozen:
 
     def __del__(self) -> None:
         _frozen_arrays.pop(id(self.array), None)
-        self.array.flags.writeable = True
+        try:
+            self.array.flags.writeable = True
+        except ValueError:  # a view whose base the user has since made read-only: it stays read-only
+            pass
 
 
 def _freed_error(node: Function) -> GradientError:

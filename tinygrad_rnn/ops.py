@@ -604,7 +604,7 @@ class MatMul(_Primitive):
                 grad_x = MatMul.apply(g, y2, transpose_y=not ty)
             grad_x = grad_x.reshape(grad_x.shape[:-2] + grad_x.shape[-1:]) if x.ndim == 1 else grad_x
         if need_y:
-            if y.ndim == 2 and g.ndim > 2 and not tx:
+            if y.ndim == 2 and g.ndim > 2 and not tx and x2.shape[:-2] == g.shape[:-2]:
                 # A 2-D y is shared by every matrix of the batch, so dY sums over the batch: fold the
                 # batch into the rows and it is one gemm, with no (batch, k, p) temporary to sum.
                 g, x2 = g.reshape((-1, g.shape[-1])), x2.reshape((-1, x2.shape[-1]))
