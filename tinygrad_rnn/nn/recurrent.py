@@ -215,7 +215,8 @@ class _Cell(Module):
                 _check_state(owner, n, v, expected, meaning, self.weight_hh.dtype)
                 for n, v in zip(names, given, strict=True)
             ]
-            state = tuple(s.reshape(batch, self.hidden_size) for s in checked)
+            # an unbatched state becomes one row; a batched one is used as it is (no reshape node per step)
+            state = tuple(checked) if batched else tuple(s.reshape(batch, self.hidden_size) for s in checked)
         with scope(module=type(self).__name__.lower()):
             w = self._weights()
             new = self._step(_project(x, w, self.folds_hidden_bias), state, w)
