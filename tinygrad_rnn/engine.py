@@ -454,12 +454,15 @@ def backward(
             assert node is not None and node.parents is not None
             if node.outputs is None:  # one output: the common case, kept lean
                 grad = grads.pop(tensor, None)
+                summed.discard(tensor)  # else the set would keep every such tensor alive to the end
                 if grad is not None and (tensor._hooks or tensor._retains_grad or wanted):
                     grad = _visit(tensor, grad, wanted, captured, fill_retained, create_graph)
                 grad_outs: list[Any] = [grad]
                 reached = grad is not None
             else:
-                grad_outs, reached = _several_grad_outs(node, grads, wanted, captured, fill_retained, create_graph)
+                grad_outs, reached = _several_grad_outs(
+                    node, grads, summed, wanted, captured, fill_retained, create_graph
+                )
             if reached:
                 grads_in = _call_backward(node, grad_outs, create_graph)
                 if backward_observers:
@@ -484,6 +487,7 @@ def backward(
 def _several_grad_outs(
     node: Function,
     grads: dict[Tensor, Any],
+    summed: set[Tensor],
     wanted: set[int],
     captured: dict[Tensor, Any],
     fill_retained: bool,
@@ -496,6 +500,8 @@ def _several_grad_outs(
     for ref, (shape, dtype) in zip(node.outputs, node.output_meta, strict=True):
         out = ref()
         grad = grads.pop(out, None) if out is not None else None
+        if out is not None:
+            summed.discard(out)
         if grad is None:
             zeros = np.zeros(shape, dtype)
             grad_outs.append(Tensor._make(zeros, None) if create_graph else zeros)

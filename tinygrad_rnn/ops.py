@@ -496,7 +496,12 @@ class Stack(_Primitive):
             raise ShapeError(
                 f"stack: all tensors must have the same shape, got {', '.join(fmt_shape(s) for s in shapes)}"
             )
-        ctx.axis = normalize_axes("stack", axis, np.ndim(xs[0]) + 1)[0]
+        (shape,) = shapes
+        ctx.axis = normalize_axes("stack", axis, len(shape) + 1)[0]
+        if ctx.axis == 0 and shape:
+            # The same array as np.stack, ~3x faster for many small pieces (a layer's T hidden
+            # states): np.stack makes a view with a new axis of every piece before concatenating.
+            return np.concatenate(xs).reshape(len(xs), *shape)
         return np.stack(xs, axis=ctx.axis)
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, ...]:
