@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DTypeError, GradientError, fmt_shape
+from .products import ProductSum
 from .shapes import unbroadcast_axes
 
 # ---------------------------------------------------------------- grad mode
@@ -453,7 +454,7 @@ def backward(
             node = tensor._node
             assert node is not None and node.parents is not None
             if node.outputs is None:  # one output: the common case, kept lean
-                grad = grads.pop(tensor, None)
+                grad = _settled(grads.pop(tensor, None))
                 summed.discard(tensor)  # else the set would keep every such tensor alive to the end
                 if grad is not None and (tensor._hooks or tensor._retains_grad or wanted):
                     grad = _visit(tensor, grad, wanted, captured, fill_retained, create_graph)
@@ -476,7 +477,7 @@ def backward(
             if not retain_graph:
                 node.release()
         summed.clear()
-    result = {leaf: _as_tensor(g) for leaf, g in grads.items()}
+    result = {leaf: _as_tensor(_settled(g)) for leaf, g in grads.items()}
     for leaf, g in result.items():
         if leaf._hooks:
             result[leaf] = leaf._run_hooks(g)
@@ -499,7 +500,7 @@ def _several_grad_outs(
     reached = False
     for ref, (shape, dtype) in zip(node.outputs, node.output_meta, strict=True):
         out = ref()
-        grad = grads.pop(out, None) if out is not None else None
+        grad = _settled(grads.pop(out, None)) if out is not None else None
         if out is not None:
             summed.discard(out)
         if grad is None:
@@ -511,6 +512,11 @@ def _several_grad_outs(
             grad = _visit(out, grad, wanted, captured, fill_retained, create_graph)
         grad_outs.append(grad)
     return grad_outs, reached
+
+
+def _settled(grad: Any) -> Any:
+    """A gradient ready to use: a ProductSum (see products.py) is computed now."""
+    return grad.value() if type(grad) is ProductSum else grad
 
 
 def _as_tensor(grad: Any) -> Tensor:
@@ -534,7 +540,7 @@ def _visit(
 def _notify(node: Function, grad_outs: Sequence[Any], grads_in: Sequence[Any]) -> None:
     """Show one VJP to the backward observers, always as Tensors."""
     outs = tuple(_as_tensor(g) for g in grad_outs)
-    ins = tuple(None if g is None else _as_tensor(g) for g in grads_in)
+    ins = tuple(None if g is None else _as_tensor(_settled(g)) for g in grads_in)
     for observe in backward_observers:
         observe(node, outs, ins)
 
@@ -562,12 +568,16 @@ def _call_backward(node: Function, grad_outs: Sequence[Any], create_graph: bool)
         if not needs[i]:
             grads[i] = None
             continue
+        data = parents[i].data
         if create_graph:
             if not isinstance(grad, Tensor):
                 grad = Tensor._make(np.asarray(grad), None)
+        elif type(grad) is ProductSum:
+            if grad.shape == data.shape and grad.dtype == data.dtype:
+                continue  # stays a sum of products until it is consumed: see products.py
+            grad = grad.value()
         elif type(grad) is not np.ndarray:  # a Tensor, or the numpy scalar a ufunc gives on 0-d arrays
             grad = grad.data if isinstance(grad, Tensor) else np.asarray(grad)
-        data = parents[i].data
         if grad.shape != data.shape:
             grad = _unbroadcast(node, i, grad, data.shape)
         if grad.dtype != data.dtype:
@@ -595,6 +605,12 @@ def _accumulate(grads: dict[Tensor, Any], summed: set[Tensor], tensor: Tensor, g
         grads[tensor] = grad  # may be shared (Add hands out one array twice): not ours to write
     elif isinstance(previous, Tensor):
         grads[tensor] = previous + grad  # recorded, so that the sum itself can be differentiated
+    elif type(previous) is ProductSum:  # made for this pass, so ours: the new term joins it
+        previous.add(grad)
+    elif type(grad) is ProductSum:
+        grad.add(previous)
+        grads[tensor] = grad
+        summed.discard(tensor)
     elif tensor in summed:
         np.add(previous, grad, out=previous)  # our own buffer: add in place (a shared weight gets T terms)
     else:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .engine import Function
 from .errors import ArgumentError, IndexingError, ShapeError, fmt_shape
+from .products import ProductSum
 from .shapes import broadcast_shape, normalize_axes
 from .tensor import Tensor
 
@@ -614,7 +615,12 @@ class MatMul(_Primitive):
                 # batch into the rows and it is one gemm, with no (batch, k, p) temporary to sum.
                 g, x2 = g.reshape((-1, g.shape[-1])), x2.reshape((-1, x2.shape[-1]))
             # dB = A^T G; when B = Y^T, dY = dB^T = G^T A.
-            if ty:
+            if not isinstance(g, Tensor) and y.ndim == g.ndim == x2.ndim == 2:
+                # A plain pass: leave dY as its two factors, so that the terms of a weight used by
+                # many matmuls (one per time step) are added as one product (see products.py).
+                a = x2.T if tx else x2
+                grad_y = ProductSum(g, a) if ty else ProductSum(a, g)
+            elif ty:
                 grad_y = MatMul.apply(g, x2, transpose_x=True, transpose_y=tx)
             else:
                 grad_y = MatMul.apply(x2, g, transpose_x=not tx)
