@@ -469,14 +469,14 @@ def backward(
                 if backward_observers:
                     _notify(node, grad_outs, grads_in)
                 for parent, grad in zip(node.parents, grads_in, strict=True):
-                    if grad is not None:
-                        if parent in grads:
-                            _accumulate(grads, summed, parent, grad)
-                        else:
-                            grads[parent] = grad  # may be shared (Add hands out one array twice): not ours to write
+                    if grad is None:
+                        continue
+                    if parent in grads:
+                        _accumulate(grads, summed, parent, grad)
+                    else:  # the first contribution, the common case: no call
+                        grads[parent] = grad
             if not retain_graph:
                 node.release()
-        summed.clear()
     result = {leaf: _as_tensor(_settled(g)) for leaf, g in grads.items()}
     for leaf, g in result.items():
         if leaf._hooks:
@@ -500,8 +500,9 @@ def _several_grad_outs(
     reached = False
     for ref, (shape, dtype) in zip(node.outputs, node.output_meta, strict=True):
         out = ref()
-        grad = _settled(grads.pop(out, None)) if out is not None else None
+        grad = None
         if out is not None:
+            grad = _settled(grads.pop(out, None))
             summed.discard(out)
         if grad is None:
             zeros = np.zeros(shape, dtype)
@@ -594,8 +595,8 @@ def _unbroadcast(node: Function, i: int, grad: Any, shape: tuple[int, ...]) -> A
             f"{type(node).__name__}.backward returned a gradient of shape {fmt_shape(grad.shape)} "
             f"for input {i} of shape {fmt_shape(shape)}"
         )
-    summed = grad.sum(axis=axes, keepdims=True).reshape(shape)
-    return summed if isinstance(summed, Tensor | np.ndarray) else np.asarray(summed)
+    total = grad.sum(axis=axes, keepdims=True).reshape(shape)
+    return total if isinstance(total, Tensor | np.ndarray) else np.asarray(total)
 
 
 def _accumulate(grads: dict[Tensor, Any], summed: set[Tensor], tensor: Tensor, grad: Any) -> None:
