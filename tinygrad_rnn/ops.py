@@ -6,9 +6,11 @@ operators, `.reshape`/`.sum`/`.astype` and `Op.apply`, which mean the same on
 ndarrays and on Tensors: a plain backward pass runs it on ndarrays (nothing is
 recorded, so no Tensor is made per intermediate), and `create_graph=True` runs
 the very same code on Tensors, recording it so that it can be differentiated
-again (higher-order gradients). Gradients may keep the broadcast output's
-shape: the engine sums them back to each input's shape in one place
-(`shapes.unbroadcast_axes`).
+again (higher-order gradients). One VJP looks at which it got: on ndarrays,
+MatMul hands a weight's gradient A^T G back as its two factors, so that the
+terms of a weight used at every time step are added as one product
+(`products.py`). Gradients may keep the broadcast output's shape: the engine
+sums them back to each input's shape in one place (`shapes.unbroadcast_axes`).
 
 Groups: unary elementwise | binary elementwise (broadcasting) | reductions |
 movement | matmul | type. Everything else in the library (mean, var, split,
