@@ -175,10 +175,16 @@ def ms(seconds: float) -> str:
     return f"{1e3 * seconds:9.2f}"
 
 
-def bench_sizes(sizes: dict[str, tuple[int, int, int, int]], dtypes: list[Any], rounds: int) -> None:
-    print("## One training step: engine vs hand-written BPTT (median / min ms, ratio of medians)\n")
-    print("| size (B,T,D,H) | dtype | pair | engine med | engine min | ref med | ref min | ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+def bench_sizes(sizes: dict[str, tuple[int, int, int, int]], dtypes: list[Any], rounds: int, repeats: int = 1) -> None:
+    """Time each pair; with repeats > 1, `repeats` separate interleaved blocks of `rounds` rounds.
+
+    The times shown are over all rounds; the ratio is the median of the blocks' ratios, with
+    their range, because this shared machine changes speed for seconds at a time."""
+    how = f"median of {repeats} blocks' ratios of medians" if repeats > 1 else "ratio of medians"
+    print(f"## One training step: engine vs hand-written BPTT (median / min ms, {how})\n")
+    spread = " | ratio range" if repeats > 1 else ""
+    print(f"| size (B,T,D,H) | dtype | pair | engine med | engine min | ref med | ref min | ratio{spread} |")
+    print("|---|---|---|---|---|---|---|---|" + ("---|" if repeats > 1 else ""))
     for size_name, size in sizes.items():
         for dtype in dtypes:
             problem = make_problem(size, dtype)
@@ -187,13 +193,20 @@ def bench_sizes(sizes: dict[str, tuple[int, int, int, int]], dtypes: list[Any], 
                 engine, ref = EngineStep(problem, hoisted), ReferenceStep(problem, hoisted)
                 check_agreement(engine, ref, dtype)
                 systems[f"{pair} engine"], systems[f"{pair} reference"] = engine, ref
-            times = interleaved_times(systems, rounds if size_name != "matmul-bound" else max(3, rounds // 2))
+            block_rounds = rounds if size_name != "matmul-bound" else max(3, rounds // 2)
+            blocks = [interleaved_times(systems, block_rounds) for _ in range(repeats)]
             for pair in ("percell", "hoisted"):
-                e, r = times[f"{pair} engine"], times[f"{pair} reference"]
-                ratio = statistics.median(e) / statistics.median(r)
+                e = [t for b in blocks for t in b[f"{pair} engine"]]
+                r = [t for b in blocks for t in b[f"{pair} reference"]]
+                ratios = [
+                    statistics.median(b[f"{pair} engine"]) / statistics.median(b[f"{pair} reference"]) for b in blocks
+                ]
+                ratio = f"{statistics.median(ratios):5.2f}"
+                if repeats > 1:
+                    ratio += f" | {min(ratios):.2f}–{max(ratios):.2f}"
                 print(
                     f"| {size_name} {size} | {np.dtype(dtype).name} | {pair} | {ms(statistics.median(e))} | "
-                    f"{ms(min(e))} | {ms(statistics.median(r))} | {ms(min(r))} | {ratio:5.2f} |"
+                    f"{ms(min(e))} | {ms(statistics.median(r))} | {ms(min(r))} | {ratio} |"
                 )
 
 
@@ -255,6 +268,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one round: a smoke run for CI")
     parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="separate blocks of --rounds rounds; the ratio is their median"
+    )
     parser.add_argument("--dtype", choices=["float32", "float64", "both"], default="both")
     parser.add_argument(
         "--sizes",
@@ -263,7 +279,7 @@ def main() -> None:
     args = parser.parse_args()
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
     if args.quick:
-        bench_sizes(QUICK_SIZES, dtypes, rounds=1)
+        bench_sizes(QUICK_SIZES, dtypes, rounds=1, repeats=2)  # exercises the blocks too
         bench_memory(QUICK_SIZES["tiny"], np.float64)
         bench_cells(QUICK_SIZES["tiny"], np.float64, rounds=1)
         bench_long(2, 3, 4, full_steps=40, truncated_steps=80, chunk=10)
@@ -273,9 +289,9 @@ def main() -> None:
         unknown = [n for n in names if n not in SIZES]
         if unknown:
             parser.error(f"unknown size {', '.join(unknown)}; choose from {', '.join(SIZES)}")
-        bench_sizes({n: SIZES[n] for n in names}, dtypes, args.rounds)
+        bench_sizes({n: SIZES[n] for n in names}, dtypes, args.rounds, args.repeats)
         return
-    bench_sizes(SIZES, dtypes, args.rounds)
+    bench_sizes(SIZES, dtypes, args.rounds, args.repeats)
     bench_memory(SIZES["typical"], np.float32)
     bench_cells(SIZES["typical"], np.float32, max(3, args.rounds // 2))
     bench_long(16, 32, 64, full_steps=20_000, truncated_steps=100_000, chunk=100)
