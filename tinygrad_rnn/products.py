@@ -9,7 +9,8 @@ The left side is T products with n_t (the batch) as the inner dimension, which
 BLAS runs far below its speed when n_t is small (50 products of (512, 32) by
 (32, 512) take 13.4 ms here; the stacked (512, 1600) by (1600, 512) one takes
 3.2 ms), plus T additions of the whole W-sized sum. The right side is what a
-hand-written BPTT does, and cuDNN's RNN weight-gradient pass too.
+hand-written BPTT does (cuDNN, too, computes an RNN's weight gradients in a pass
+of its own, cudnnRNNBackwardWeights, after the data gradients of all steps).
 
 So in a plain backward pass MatMul's VJP returns dL/dW as a `ProductSum` of one
 term, the engine's accumulation merges the terms that arrive for one tensor,
