@@ -2,7 +2,7 @@
 
 The gradient of a weight W used by T matmuls (one per time step) is
 
-    dL/dW = sum_t  L_t^T R_t          (L_t, R_t: the step's input and output gradient, n_t rows each)
+    dL/dW = sum_t  L_t^T R_t          (L_t: the step's input, R_t: its output's gradient; n_t rows each)
           = [L_1; ...; L_T]^T [R_1; ...; R_T]
 
 The left side is T products with n_t (the batch) as the inner dimension, which
