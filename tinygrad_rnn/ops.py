@@ -230,18 +230,17 @@ class Pow(_Primitive):
         return z
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        x, y = ctx.saved_tensors[:2]
+        x, y, z = ctx.saved_tensors
+        x_is_0 = np.asarray(x) == 0
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
             # y * x**(y-1) is 0 * inf = nan at x = 0, y = 0, where the true derivative of x**0 is 0.
             # Mask only there: masking all of y = 0 would also cut d(slope)/dy = x**(y-1) (second order).
-            x_is_0, y_is_0 = np.asarray(x) == 0, np.asarray(y) == 0
-            slope = Where.apply(np.zeros((), y.dtype), y * x ** (y - 1.0), condition=y_is_0 & x_is_0)
+            slope = Where.apply(np.zeros((), y.dtype), y * x ** (y - 1.0), condition=x_is_0 & (np.asarray(y) == 0))
             grad_x = grad_out * slope
         if ctx.needs_input_grad[1]:
-            z = ctx.saved_tensors[2]
             # z log(x) is 0 * -inf = nan at x = 0, where 0**y is constant (0) for y > 0: take log(1) there.
-            at_zero = (np.asarray(x) == 0) & (np.asarray(y) > 0)
+            at_zero = x_is_0 & (np.asarray(y) > 0)
             grad_y = grad_out * z * Log.apply(Where.apply(np.ones((), x.dtype), x, condition=at_zero))
         return grad_x, grad_y
 

@@ -192,7 +192,7 @@ class _Cell(Module):
 
     def _run(self, input: Any, hx: Any) -> State:
         """Check shapes, make a missing state zeros, run one step; unbatched (D,) in gives (H,) out."""
-        owner = self  # its repr names it in errors; made only when one is raised (it costs ~7 us a step)
+        owner = self  # its repr names it in errors; made only when one is raised (~1.8 us a repr, timeit)
         x = as_input(owner, "input", input, self.weight_hh.dtype)
         if x.ndim not in (1, 2) or x.shape[-1] != self.input_size:
             raise ShapeError(
