@@ -117,7 +117,7 @@ class EngineStep:
 
 
 class ReferenceStep:
-    """Hand-written BPTT (tinygrad_rnn.reference), step by step or hoisted."""
+    """Hand-written BPTT (tinygrad_rnn.checks.reference), step by step or hoisted."""
 
     def __init__(self, problem: dict[str, np.ndarray], hoisted: bool) -> None:
         self.problem = problem

@@ -21,11 +21,11 @@ import hypothesis.extra.numpy as hnp
 import numpy as np
 from hypothesis import strategies as st
 
-import tinygrad_rnn.tensor as tgt
-from tinygrad_rnn import ops
-from tinygrad_rnn.engine import Function
-from tinygrad_rnn.tensor import Tensor
-from tinygrad_rnn.testing import broadcastable_shapes, shapes
+import tinygrad_rnn.core.tensor as tgt
+from tinygrad_rnn.checks.testing import broadcastable_shapes, shapes
+from tinygrad_rnn.core import ops
+from tinygrad_rnn.core.engine import Function
+from tinygrad_rnn.core.tensor import Tensor
 
 Shape = tuple[int, ...]
 Case = tuple[tuple[Shape, ...], dict[str, Any]]

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinygrad_rnn import ops
+from tinygrad_rnn.checks.gradcheck import numerical_jacobian
 from tinygrad_rnn.cli import main
 from tinygrad_rnn.cli.checks import PRIMITIVE_CHECKS, recurrent_checks
-from tinygrad_rnn.engine import Function
-from tinygrad_rnn.gradcheck import numerical_jacobian
+from tinygrad_rnn.core import ops
+from tinygrad_rnn.core.engine import Function
 
 TINY_FORECAST = ["forecast", "--epochs", "5", "--hidden", "16"]
 TEXT = "the quick brown fox jumps over the lazy dog. " * 60

@@ -1,4 +1,4 @@
-"""Tests of tinygrad_rnn.data: each task's targets are what its docstring claims (checked element by
+"""Tests of tinygrad_rnn.io.data: each task's targets are what its docstring claims (checked element by
 element against the inputs), shapes and dtypes, determinism under a seed, and named errors.
 """
 
@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_rnn.data import SequenceTask, adding_problem, delayed_copy, make_windows, noisy_sine
-from tinygrad_rnn.errors import ArgumentError, DTypeError, ShapeError
+from tinygrad_rnn.core.errors import ArgumentError, DTypeError, ShapeError
+from tinygrad_rnn.io.data import SequenceTask, adding_problem, delayed_copy, make_windows, noisy_sine
 
 
 @settings(max_examples=30)

@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import DTypeError, GradientError, Tensor, ops
+from tinygrad_rnn import DTypeError, GradientError, Tensor
+from tinygrad_rnn.core import ops
 
 
 def leaf(*values: float) -> Tensor:

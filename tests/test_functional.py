@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.errors import ArgumentError, DTypeError, IndexingError, ShapeError
+from tinygrad_rnn.core.errors import ArgumentError, DTypeError, IndexingError, ShapeError
 from tinygrad_rnn.nn import functional as F
 
 # ---------------------------------------------------------------- oracles (numpy, from the formulas)

@@ -16,17 +16,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_rnn.engine import Function, grad
-from tinygrad_rnn.errors import DTypeError, GradcheckError, GradientError
-from tinygrad_rnn.gradcheck import (
+from tinygrad_rnn.checks.gradcheck import (
     GradcheckPrecisionWarning,
     analytical_jacobian,
     gradcheck,
     gradgradcheck,
     numerical_jacobian,
 )
-from tinygrad_rnn.tensor import Tensor
-from tinygrad_rnn.testing import arrays, check_op, shapes, tensors
+from tinygrad_rnn.checks.testing import arrays, check_op, shapes, tensors
+from tinygrad_rnn.core.engine import Function, grad
+from tinygrad_rnn.core.errors import DTypeError, GradcheckError, GradientError
+from tinygrad_rnn.core.tensor import Tensor
 
 # ---------------------------------------------------------------- user Functions, right and wrong
 

@@ -1,5 +1,5 @@
-"""Tests for tinygrad_rnn.gradflow: per-step norms and terms, Jacobian products against theory, the health check,
-and the `tinygrad-rnn gradflow` command.
+"""Tests for tinygrad_rnn.inspect.gradflow and .health: per-step norms and terms, Jacobian products against theory,
+the health check, and the `tinygrad-rnn gradflow` command.
 
 Every reference here is computed independently of the report: with `tg.grad` on a
 fresh forward pass, by hand from the hidden states (the BPTT formula for one
@@ -17,21 +17,20 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import engine
 from tinygrad_rnn.cli import main
-from tinygrad_rnn.errors import ArgumentError, GradientError, ShapeError
-from tinygrad_rnn.gradflow import (
+from tinygrad_rnn.cli.experiments import LinearRNN, default_configs, format_table, lag_sweep, run_experiment
+from tinygrad_rnn.core import engine
+from tinygrad_rnn.core.errors import ArgumentError, GradientError, ShapeError
+from tinygrad_rnn.inspect import backward_trace
+from tinygrad_rnn.inspect.gradflow import (
     GradFlowReport,
-    LinearRNN,
-    check_gradients,
     decay_rate,
     gradient_flow,
     hidden_states,
     jacobian_norms,
     spectral_radius,
 )
-from tinygrad_rnn.gradflow_experiments import default_configs, format_table, lag_sweep, run_experiment
-from tinygrad_rnn.inspect import backward_trace
+from tinygrad_rnn.inspect.health import check_gradients
 from tinygrad_rnn.nn.layers import Linear
 from tinygrad_rnn.nn.module import Module, Parameter
 from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import engine
-from tinygrad_rnn.errors import AnomalyError, DTypeError, GradientError
+from tinygrad_rnn.core import engine
+from tinygrad_rnn.core.errors import AnomalyError, DTypeError, GradientError
 from tinygrad_rnn.inspect import backward_trace, detect_anomaly, memory, to_dot, trace, usage
 from tinygrad_rnn.nn import Module, Parameter
 

@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_rnn.errors import ArgumentError, ShapeError
+from tinygrad_rnn.core.errors import ArgumentError, ShapeError
+from tinygrad_rnn.core.tensor import Tensor
 from tinygrad_rnn.nn.init import default_uniform_, make_rng, orthogonal_, uniform_, xavier_uniform_, zeros_
 from tinygrad_rnn.nn.layers import Linear
 from tinygrad_rnn.nn.module import Parameter
-from tinygrad_rnn.tensor import Tensor
 
 
 def examples(n: int) -> int:

@@ -15,10 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_table import OPS, OpSpec
 
-from tinygrad_rnn import ops
-from tinygrad_rnn.engine import Function, topological_order
-from tinygrad_rnn.tensor import Tensor
-from tinygrad_rnn.testing import arrays
+from tinygrad_rnn.checks.testing import arrays
+from tinygrad_rnn.core import ops
+from tinygrad_rnn.core.engine import Function, topological_order
+from tinygrad_rnn.core.tensor import Tensor
 
 PRIMITIVES = sorted(
     (

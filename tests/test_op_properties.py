@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from op_table import OPS, OpSpec
 
-from tinygrad_rnn.engine import grad
-from tinygrad_rnn.gradcheck import GradcheckPrecisionWarning, gradcheck, gradgradcheck
-from tinygrad_rnn.tensor import Tensor
-from tinygrad_rnn.testing import arrays
+from tinygrad_rnn.checks.gradcheck import GradcheckPrecisionWarning, gradcheck, gradgradcheck
+from tinygrad_rnn.checks.testing import arrays
+from tinygrad_rnn.core.engine import grad
+from tinygrad_rnn.core.tensor import Tensor
 
 # Second derivatives cost the most; a third of the profile's examples per op keeps the suite fast.
 SECOND_ORDER = settings(max_examples=max(5, settings().max_examples // 3))  # settings(): the active profile

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.errors import ArgumentError, CheckpointError, DTypeError, GradientError, ShapeError
+from tinygrad_rnn.core.errors import ArgumentError, CheckpointError, DTypeError, GradientError, ShapeError
 from tinygrad_rnn.nn.module import Module, Parameter
 from tinygrad_rnn.optim import SGD, Adagrad, Adam, Optimizer, RMSprop
 

@@ -20,10 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import Function, ShapeError, Tensor, engine, ops
-from tinygrad_rnn.gradcheck import gradcheck, gradgradcheck
+from tinygrad_rnn import Function, ShapeError, Tensor
+from tinygrad_rnn.checks.gradcheck import gradcheck, gradgradcheck
+from tinygrad_rnn.checks.testing import arrays, broadcastable_shapes, shapes
+from tinygrad_rnn.core import engine, ops
 from tinygrad_rnn.nn.functional import linear
-from tinygrad_rnn.testing import arrays, broadcastable_shapes, shapes
 
 RNG = np.random.default_rng(0)
 

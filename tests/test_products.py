@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import engine, products
-from tinygrad_rnn.gradcheck import gradcheck
+from tinygrad_rnn.checks.gradcheck import gradcheck
+from tinygrad_rnn.core import engine, products
+from tinygrad_rnn.core.products import ProductSum
 from tinygrad_rnn.nn.functional import linear
-from tinygrad_rnn.products import ProductSum
 
 RNG = np.random.default_rng(0)
 

@@ -17,9 +17,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tinygrad_rnn.errors import ArgumentError, DTypeError, ShapeError
+from tinygrad_rnn.core.errors import ArgumentError, DTypeError, ShapeError
+from tinygrad_rnn.core.tensor import Tensor
 from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, pad_sequence
-from tinygrad_rnn.tensor import Tensor
 
 LAYERS: dict[str, Any] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}

@@ -1,4 +1,4 @@
-"""The tape against the hand-derived BPTT of tinygrad_rnn.reference, to 1e-12 relative.
+"""The tape against the hand-derived BPTT of tinygrad_rnn.checks.reference, to 1e-12 relative.
 
 Three independent routes to the same gradients of a tanh RNN with a linear
 readout and a (masked) mean squared error: nn.RNN + nn.Linear + backward()
@@ -18,11 +18,11 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import tinygrad_rnn.reference as reference
+import tinygrad_rnn.checks.reference as reference
+from tinygrad_rnn.checks.reference import rnn_forward_backward, rnn_forward_backward_hoisted
+from tinygrad_rnn.core.tensor import Tensor, stack
 from tinygrad_rnn.nn.layers import Linear
 from tinygrad_rnn.nn.recurrent import RNN, RNNCell
-from tinygrad_rnn.reference import rnn_forward_backward, rnn_forward_backward_hoisted
-from tinygrad_rnn.tensor import Tensor, stack
 
 NAMES = ["weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_out", "bias_out"]
 

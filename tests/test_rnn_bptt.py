@@ -22,11 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
-from tinygrad_rnn import engine
-from tinygrad_rnn.gradcheck import gradcheck
+from tinygrad_rnn.checks.gradcheck import gradcheck
+from tinygrad_rnn.core import engine
+from tinygrad_rnn.core.tensor import Tensor
 from tinygrad_rnn.nn.module import Module
 from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell, tbptt_chunks
-from tinygrad_rnn.tensor import Tensor
 
 LAYERS: dict[str, Any] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 CELLS: dict[str, Any] = {"rnn": RNNCell, "lstm": LSTMCell, "gru": GRUCell}

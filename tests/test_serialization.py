@@ -1,4 +1,4 @@
-"""Tests of tinygrad_rnn.serialization: round trips of models and optimizers through real files,
+"""Tests of tinygrad_rnn.io.serialization: round trips of models and optimizers through real files,
 atomic writes under simulated failures, and a named CheckpointError (a ValueError) for every bad file.
 """
 
@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.errors import CheckpointError
+from tinygrad_rnn.core.errors import CheckpointError
+from tinygrad_rnn.io.serialization import load, save, subdict
 from tinygrad_rnn.nn.module import Module, Parameter
 from tinygrad_rnn.optim import Adam
-from tinygrad_rnn.serialization import load, save, subdict
 
 
 class Tiny(Module):

@@ -16,9 +16,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinygrad_rnn.errors import ShapeError
-from tinygrad_rnn.shapes import broadcast_shape, normalize_axes, unbroadcast_axes
-from tinygrad_rnn.testing import arrays, broadcastable_shapes, shapes
+from tinygrad_rnn.checks.testing import arrays, broadcastable_shapes, shapes
+from tinygrad_rnn.core.errors import ShapeError
+from tinygrad_rnn.core.shapes import broadcast_shape, normalize_axes, unbroadcast_axes
 
 
 @st.composite

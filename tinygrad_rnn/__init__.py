@@ -1,13 +1,24 @@
 """tinygrad_rnn — reverse-mode autodiff on numpy, and recurrent networks built from it.
 
-Reading order: tensor.py (the Tensor), engine.py (the tape and the backward
-walk), ops.py (each primitive with its VJP), shapes.py (broadcasting), then
-gradcheck.py, nn.py and docs/index.md.
+The package tree is the architecture; read it in this order:
+
+- core/     the Tensor, the engine (tape and backward walk), the primitives
+            with their VJPs, broadcasting, errors;
+- checks/   gradcheck, Hypothesis strategies (check_op), a hand-written BPTT;
+- nn/, optim.py   layers built only from core, and optimizers;
+- io/       save/load and data sets;
+- inspect/  study tools: the tape, DOT, memory, backward watchers, gradient
+            flow and gradient health;
+- cli/      the `tinygrad-rnn` command and the experiments it runs.
+
+docs/index.md gives the same order, file by file.
 """
 
-from . import data, inspect, nn, optim, reference
-from .engine import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
-from .errors import (
+from . import checks, core, inspect, io, nn, optim
+from .checks import reference
+from .checks.gradcheck import gradcheck, gradgradcheck
+from .core.engine import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .core.errors import (
     AnomalyError,
     ArgumentError,
     CheckpointError,
@@ -18,10 +29,10 @@ from .errors import (
     ShapeError,
     TinygradRNNError,
 )
-from .gradcheck import gradcheck, gradgradcheck
+from .core.tensor import Tensor, cat, concatenate, maximum, minimum, ones, split, stack, where, zeros
 from .inspect import trace
-from .serialization import load, save
-from .tensor import Tensor, cat, concatenate, maximum, minimum, ones, split, stack, where, zeros
+from .io import data
+from .io.serialization import load, save
 
 __version__ = "0.1.0"
 
@@ -38,13 +49,16 @@ __all__ = [
     "Tensor",
     "TinygradRNNError",
     "cat",
+    "checks",
     "concatenate",
+    "core",
     "data",
     "enable_grad",
     "grad",
     "gradcheck",
     "gradgradcheck",
     "inspect",
+    "io",
     "is_grad_enabled",
     "load",
     "maximum",

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from .engine import enable_grad
-from .errors import ArgumentError, CheckpointError, DTypeError, GradientError, ShapeError, fmt_shape
-from .tensor import Tensor
+from .core.engine import enable_grad
+from .core.errors import ArgumentError, CheckpointError, DTypeError, GradientError, ShapeError, fmt_shape
+from .core.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 

@@ -22,7 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
-from ..errors import TinygradRNNError
+from ..core.errors import TinygradRNNError
 from .common import CLIError
 
 PROG = "tinygrad-rnn"

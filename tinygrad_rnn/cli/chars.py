@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import no_grad
+from ..core.engine import no_grad
 from ..nn.recurrent import detach_state
 from . import common
 from .common import CLIError

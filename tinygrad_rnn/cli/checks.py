@@ -7,7 +7,7 @@ relu, x <= 0 for log) instead of shifting the function. `recurrent_checks()`
 builds one record per recurrent cell and layer, differentiating with respect to
 the input, the initial state and every parameter.
 
-Each record runs `tinygrad_rnn.gradcheck.gradcheck` (the verdict, including its
+Each record runs `tinygrad_rnn.checks.gradcheck.gradcheck` (the verdict, including its
 zero-grad_out and backward-twice invariants) and reports the worst entry of
 `numerical_jacobian` against `analytical_jacobian`. The relative error is taken
 over entries with |numeric| > atol, where it means something.
@@ -24,12 +24,12 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
-from ..errors import GradcheckError, TinygradRNNError
-from ..gradcheck import analytical_jacobian, gradcheck, numerical_jacobian
+from ..checks.gradcheck import analytical_jacobian, gradcheck, numerical_jacobian
+from ..core import ops
+from ..core.errors import GradcheckError, TinygradRNNError
+from ..core.tensor import Tensor, concatenate, maximum, minimum, stack, where
 from ..nn.module import Module
 from ..nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
-from ..tensor import Tensor, concatenate, maximum, minimum, stack, where
 
 ATOL, RTOL = 1e-5, 1e-3
 

@@ -218,8 +218,8 @@ def check_checkpoint_path(path: str) -> None:
 
 def save_checkpoint(path: str, model: Module, config: Mapping[str, Any], optimizer: Optimizer | None = None) -> None:
     """One plain .npz: the model's state_dict under its own names, the settings under `cli.config`,
-    and the optimizer's state under `optimizer.*`. Written atomically by tinygrad_rnn.serialization."""
-    from ..serialization import save
+    and the optimizer's state under `optimizer.*`. Written atomically by tinygrad_rnn.io.serialization."""
+    from ..io.serialization import save
 
     entries: dict[str, Any] = dict(model.state_dict())
     entries[CONFIG_KEY] = encode_config({"format": CHECKPOINT_FORMAT, **config})
@@ -233,7 +233,7 @@ def save_checkpoint(path: str, model: Module, config: Mapping[str, Any], optimiz
 
 def load_checkpoint(path: str, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
     """(settings, model entries, optimizer entries) of a checkpoint that `save_checkpoint` wrote for `kind`."""
-    from ..serialization import load
+    from ..io.serialization import load
 
     try:
         entries = load(path)

@@ -1,7 +1,7 @@
 """cli/forecast.py — `tinygrad-rnn forecast`: train an RNN, LSTM or GRU to predict the next value of a series.
 
 The default series is the yearly sunspot numbers 1700-2008 shipped in
-tinygrad_rnn/data_files (see the README there). The last `--test-fraction` of the
+tinygrad_rnn/io/data_files (see the README there). The last `--test-fraction` of the
 series is held out. The model reads `--window` past values and predicts the next
 one; it is trained on every window of the training part, with the loss at every
 step of the window (each step predicts its successor). Errors are reported in the
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..engine import no_grad
+from ..core.engine import no_grad
+from ..core.tensor import Tensor
 from ..nn.recurrent import tbptt_chunks
-from ..tensor import Tensor
 from . import common
 from .common import CLIError
 
@@ -68,7 +68,7 @@ def add_parser(subparsers: Any) -> None:
 def read_series(path: str | None, column: str | None) -> tuple[np.ndarray, str, str]:
     """(values, column name, a label for messages) from the user's CSV or the embedded default."""
     if path is None:
-        text = resources.files("tinygrad_rnn").joinpath("data_files/sunspots.csv").read_text(encoding="utf-8")
+        text = resources.files("tinygrad_rnn").joinpath("io/data_files/sunspots.csv").read_text(encoding="utf-8")
         label = "the embedded sunspot series"
         column = column or DEFAULT_COLUMN
     else:

@@ -1,6 +1,6 @@
 """cli/gradflow.py — `tinygrad-rnn gradflow`: watch gradients vanish and explode through time.
 
-Runs `gradflow_experiments.run_experiment` (a tanh RNN with the spectral radius
+Runs `experiments.run_experiment` (a tanh RNN with the spectral radius
 of W_hh below and above 1, each with and without clipping, an LSTM and a GRU, at
 default and at open-gate initialisation, on the adding problem) and prints the
 table of ||dL/dh_t|| at t = T, T/2, 1 with the fitted rate per step. `--plot`
@@ -17,10 +17,10 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from ..gradflow import check_gradients
-from ..gradflow_experiments import LagResult, Row, default_configs, format_table, lag_sweep, run_experiment
+from ..inspect.health import check_gradients
 from . import common
 from .common import CLIError
+from .experiments import LagResult, Row, default_configs, format_table, lag_sweep, run_experiment
 
 
 def add_parser(subparsers: Any) -> None:

@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.tensor import Tensor
 from ..nn.init import RNG, make_rng
 from ..nn.layers import Linear
 from ..nn.module import Module
 from ..nn.recurrent import GRU, LSTM, RNN
-from ..tensor import Tensor
 
 RECURRENT = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 

@@ -8,6 +8,9 @@ Read after engine.py. Nothing here changes how gradients are computed.
 - dot.py: `to_dot(...)` writes Graphviz text, unrolled or folded over time.
 - watch.py: `backward_trace()` records each VJP as it runs;
   `detect_anomaly()` stops at the first NaN or Inf, forward or backward.
+- gradflow.py: `gradient_flow(...)` watches ||dL/dh_t|| and each shared
+  weight's per-step terms through time; health.py: `check_gradients(...)`
+  flags NaN, Inf, zero, vanishing and exploding gradients.
 """
 
 from .dot import to_dot

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import fmt_shape
-from ..tensor import Tensor
+from ..core.errors import fmt_shape
+from ..core.tensor import Tensor
 from .tape import Entry, Trace, _as_trace
 
 _STYLE = {

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
-from ..tensor import Tensor
+from ..core import engine
+from ..core.tensor import Tensor
 from .tape import Trace, _parents, _roots
 
 

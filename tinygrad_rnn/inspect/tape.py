@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
-from ..errors import DTypeError, GradientError, fmt_shape
+from ..core import engine
+from ..core.errors import DTypeError, GradientError, fmt_shape
+from ..core.tensor import Tensor
 from ..nn.module import Module, Parameter
-from ..tensor import Tensor
 
 # ---------------------------------------------------------------- the trace
 

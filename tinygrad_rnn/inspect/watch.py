@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import engine
-from ..errors import AnomalyError, fmt_shape
-from ..tensor import Tensor
+from ..core import engine
+from ..core.errors import AnomalyError, fmt_shape
+from ..core.tensor import Tensor
 
 # ---------------------------------------------------------------- backward_trace
 

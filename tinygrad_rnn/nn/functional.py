@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import ops
-from ..errors import ArgumentError, DTypeError, IndexingError, ShapeError, fmt_shape
-from ..tensor import Tensor
+from ..core import ops
+from ..core.errors import ArgumentError, DTypeError, IndexingError, ShapeError, fmt_shape
+from ..core.tensor import Tensor
 
 _REDUCTIONS = ("mean", "sum", "none")
 

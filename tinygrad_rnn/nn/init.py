@@ -31,7 +31,7 @@ from typing import TypeAlias
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError, fmt_shape
+from ..core.errors import ArgumentError, ShapeError, fmt_shape
 from .module import Parameter
 
 RNG: TypeAlias = np.random.Generator | int | None

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, ShapeError, fmt_shape
-from ..tensor import Tensor
+from ..core.errors import ArgumentError, ShapeError, fmt_shape
+from ..core.tensor import Tensor
 from .functional import linear
 from .init import RNG, default_uniform_, make_rng
 from .module import Module, Parameter, as_input

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DTypeError, ShapeError, fmt_shape
-from ..tensor import Tensor
+from ..core.errors import DTypeError, ShapeError, fmt_shape
+from ..core.tensor import Tensor
 
 
 class Parameter(Tensor):

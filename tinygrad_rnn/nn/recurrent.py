@@ -6,7 +6,7 @@ unrolled graph is a deep feed-forward graph whose weights appear once per step.
 Backpropagation through time (BPTT) is then the engine's ordinary backward
 walk over that graph, and dL/dW_hh comes out as a sum over steps because the
 engine adds up the gradients of a tensor used several times (docs/rnn.md
-derives it; tinygrad_rnn/reference.py does it by hand).
+derives it; tinygrad_rnn/checks/reference.py does it by hand).
 
 Each step is recorded inside `engine.scope(module="rnn.l0", step=t)` (with the
 layer's class name and index), so study tools can fold the graph by time step.
@@ -43,9 +43,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, TypeAlias
 
 import numpy as np
 
-from ..engine import scope
-from ..errors import ArgumentError, DTypeError, ShapeError, fmt_shape
-from ..tensor import Tensor, concatenate, stack, where
+from ..core.engine import scope
+from ..core.errors import ArgumentError, DTypeError, ShapeError, fmt_shape
+from ..core.tensor import Tensor, concatenate, stack, where
 from .functional import linear
 from .init import RNG, default_uniform_, make_rng
 from .module import Module, Parameter, as_input

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ArgumentError, DTypeError, GradientError
-from ..tensor import Tensor
+from ..core.errors import ArgumentError, DTypeError, GradientError
+from ..core.tensor import Tensor
 
 
 def clip_grad_norm_(

@@ -39,7 +39,7 @@ A wrong VJP is caught and located (the index is into input 0, shape (1, 3)):
 >>> gradcheck(BadSquare.apply, (x,))
 Traceback (most recent call last):
     ...
-tinygrad_rnn.errors.GradcheckError: gradcheck: d(output 0)/d(input 0) mismatch at index (0, 2): analytic=2, numeric=4...
+tinygrad_rnn.core.errors.GradcheckError: gradcheck: d(output 0)/d(input 0) mismatch at index (0, 2): ...
 ...
 """
 
@@ -53,10 +53,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from . import engine
-from .engine import enable_grad
-from .errors import DTypeError, GradcheckError, GradientError, fmt_shape
-from .tensor import Tensor
+from ..core import engine
+from ..core.engine import enable_grad
+from ..core.errors import DTypeError, GradcheckError, GradientError, fmt_shape
+from ..core.tensor import Tensor
 
 Array = npt.NDArray[np.float64]
 Shape = tuple[int, ...]

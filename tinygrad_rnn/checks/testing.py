@@ -15,7 +15,7 @@ tests trustworthy rather than flaky:
 `gradcheck` and `gradgradcheck`, and let Hypothesis report the smallest
 failing case.
 
->>> from tinygrad_rnn.testing import check_op
+>>> from tinygrad_rnn.checks.testing import check_op
 >>> check_op(lambda x, y: x * y + x.tanh(), arity=2, max_examples=5)
 
 This module needs the `test` extra (`pip install tinygrad_rnn[test]`), which
@@ -35,9 +35,9 @@ import numpy.typing as npt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from .errors import ArgumentError
+from ..core.errors import ArgumentError
+from ..core.tensor import Tensor
 from .gradcheck import gradcheck, gradgradcheck
-from .tensor import Tensor
 
 Shape = tuple[int, ...]
 Domain = tuple[float, float]

@@ -24,80 +24,31 @@ ordinary backward pass and only *watches* it:
   with the unit vector e_i, so row i of the captured gradient at h_t is
   e_i^T dh_T/dh_t (batch rows of a recurrent layer never interact).
 
-`check_gradients` turns a report (or any parameters' `.grad`) into a list of
-problems — NaN, Inf, exactly zero, vanishing, exploding — and names the first
-VJP where each kind of problem appeared, from `inspect.backward_trace`.
-
-The experiments behind `tinygrad-rnn gradflow` (`run_experiment`, `lag_sweep`)
-live in gradflow_experiments.py.
+`health.check_gradients` turns a report into a verdict. The experiments behind
+`tinygrad-rnn gradflow` (`run_experiment`, `lag_sweep`) and the linear RNN in
+which the theory is exact (`LinearRNN`) live in cli/experiments.py.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from . import engine
-from .engine import grad, scope
-from .errors import ArgumentError, GradientError, ShapeError, fmt_shape
-from .inspect.watch import BackwardTrace, VJPRecord, backward_trace
-from .nn.init import RNG, make_rng
-from .nn.module import Module, Parameter
-from .nn.utils import clip_grad_norm_
-from .tensor import Tensor, stack
+from ..core import engine
+from ..core.engine import grad
+from ..core.errors import ArgumentError, GradientError, ShapeError, fmt_shape
+from ..core.tensor import Tensor
+from ..nn.module import Module, Parameter
+from ..nn.utils import clip_grad_norm_
+from .watch import BackwardTrace, backward_trace
 
 # Ops that only re-view one tensor. `hidden_states` looks through them (a permute for batch_first,
 # a reshape for an unbatched input) to find the stack of per-step states; inspect.usage uses the same set.
 _ALIASES = frozenset({"permute", "reshape", "broadcastto", "cast"})
-
-
-# ---------------------------------------------------------------- the theory's model
-
-
-class LinearRNN(Module):
-    """h_t = x_t W_ih^T + h_{t-1} W_hh^T: an RNN with the identity as nonlinearity.
-
-    Not a layer to train: the model in which the theory is exact. Its step
-    Jacobian is W_hh itself, so dh_T/dh_t = W_hh^(T-t), and for a symmetric
-    (or any normal) W_hh, ||dh_T/dh_t||_2 = rho(W_hh)^(T-t) exactly. Same call
-    convention, parameter names and `engine.scope` tags as nn.RNN:
-    `layer(x, h0=None) -> (output (T, B, H), h_n (1, B, H))`.
-
-    >>> layer = LinearRNN(2, 3, rng=0)
-    >>> out, h_n = layer(np.ones((5, 4, 2)))
-    >>> out.shape, h_n.shape
-    ((5, 4, 3), (1, 4, 3))
-    """
-
-    def __init__(self, input_size: int, hidden_size: int, rng: RNG = None) -> None:
-        if input_size < 1 or hidden_size < 1:
-            raise ArgumentError(f"LinearRNN: sizes must be positive, got {input_size}, {hidden_size}")
-        gen = make_rng(rng)
-        bound = 1.0 / math.sqrt(hidden_size)
-        self.input_size, self.hidden_size = input_size, hidden_size
-        self.weight_ih_l0 = Parameter(gen.uniform(-bound, bound, (hidden_size, input_size)))
-        self.weight_hh_l0 = Parameter(gen.uniform(-bound, bound, (hidden_size, hidden_size)))
-
-    def forward(self, input: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
-        x = input if isinstance(input, Tensor) else Tensor(input)
-        if x.ndim != 3 or x.shape[-1] != self.input_size:
-            raise ShapeError(
-                f"LinearRNN: input has shape {fmt_shape(x.shape)}, expected (T, batch, input_size={self.input_size})"
-            )
-        batch = x.shape[1]
-        h = Tensor(np.zeros((batch, self.hidden_size))) if h0 is None else _as_tensor(h0).reshape(batch, -1)
-        with scope(module="linearrnn.l0"):
-            w_ih, w_hh = self.weight_ih_l0.T, self.weight_hh_l0.T
-        outputs = []
-        for t in range(x.shape[0]):
-            with scope(module="linearrnn.l0", step=t):
-                h = x[t] @ w_ih + h @ w_hh
-            outputs.append(h)
-        return stack(outputs, axis=0), h.reshape(1, batch, self.hidden_size)
 
 
 def _as_tensor(value: Any) -> Tensor:
@@ -496,170 +447,3 @@ def _tile_state(h0: Any, sample: int, copies: int) -> Any:
     if array.ndim != 3:
         raise ShapeError(f"jacobian_norms: h0 must be (num_layers, B, H), got {fmt_shape(array.shape)}")
     return Tensor(np.repeat(array[:, sample : sample + 1], copies, axis=1))
-
-
-# ---------------------------------------------------------------- the health check
-
-
-@dataclass
-class Problem:
-    """One unhealthy gradient: where (a parameter or a time step), what, how big, and where it began."""
-
-    where: str
-    kind: str  # "nan" | "inf" | "zero" | "vanishing" | "exploding" | "missing"
-    norm: float
-    origin: str | None = None
-
-    def __str__(self) -> str:
-        text = f"{self.where}: {self.kind} (norm {self.norm:.3g})"
-        return text + (f"; {self.origin}" if self.origin else "")
-
-
-@dataclass
-class HealthReport:
-    """The problems `check_gradients` found; empty means healthy. Prints one line per problem."""
-
-    problems: list[Problem]
-    checked: int
-    vanish_tol: float
-    explode_tol: float
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def kinds(self) -> set[str]:
-        return {p.kind for p in self.problems}
-
-    def __str__(self) -> str:
-        if self.ok:
-            return (
-                f"all {self.checked} gradients healthy "
-                f"({self.vanish_tol:g} <= norm <= {self.explode_tol:g}, finite, not zero)"
-            )
-        head = f"{len(self.problems)} problem(s) in {self.checked} gradients:"
-        return "\n".join([head, *(f"  {p}" for p in self.problems)])
-
-
-def check_gradients(
-    params: Module | Mapping[str, Tensor | np.ndarray] | Iterable[Tensor],
-    report: GradFlowReport | None = None,
-    *,
-    trace: Sequence[VJPRecord] | None = None,
-    vanish_tol: float = 1e-8,
-    explode_tol: float = 1e3,
-) -> HealthReport:
-    """Flag NaN, Inf, exactly-zero, vanishing (norm < vanish_tol) and exploding (norm > explode_tol) gradients.
-
-    Checks each parameter's `.grad` (`params` is a Module, tensors, or a dict of
-    tensors or of gradient arrays such as `report.grads`) and, given a
-    `report`, each ||dL/dh_t||. A parameter without `.grad` is "missing"
-    (unused, or backward not run).
-    With a backward trace (`inspect.backward_trace()`, or the report's own)
-    each problem names its origin: the first VJP, in the order backward ran
-    them, whose outgoing gradient had the problem although its incoming one
-    did not — the op (and its module/step tags) where the gradient went bad.
-    """
-    if not 0 <= vanish_tol < explode_tol:
-        raise ArgumentError(
-            "check_gradients: need 0 <= vanish_tol < explode_tol, "
-            f"got vanish_tol={vanish_tol}, explode_tol={explode_tol}"
-        )
-    records = list(trace) if trace is not None else list(report.trace) if report is not None else []
-    problems: list[Problem] = []
-    items = _named_grads(params)
-    for name, g in items:
-        if g is None:
-            problems.append(Problem(f"param {name}", "missing", math.nan, "no .grad: unused, or backward() not run"))
-            continue
-        problems.extend(_judge(f"param {name}", g, vanish_tol, explode_tol, records))
-    steps = 0
-    if report is not None:
-        steps = report.T
-        for i, n in enumerate(report.grad_norms):
-            problems.extend(_judge(f"dL/dh_{i + 1}", np.array([n]), vanish_tol, explode_tol, records))
-    return HealthReport(problems, len(items) + steps, vanish_tol, explode_tol)
-
-
-def _named_grads(
-    params: Module | Mapping[str, Tensor | np.ndarray] | Iterable[Tensor],
-) -> list[tuple[str, np.ndarray | None]]:
-    """(name, gradient array or None) for a Module, a dict of tensors or of gradients, or a list of tensors."""
-    if isinstance(params, Module):
-        items: list[tuple[str, Any]] = list(params.named_parameters())
-    elif isinstance(params, Mapping):
-        items = list(params.items())
-    else:
-        items = [(str(i), p) for i, p in enumerate(params)]
-    out: list[tuple[str, np.ndarray | None]] = []
-    for name, p in items:
-        if isinstance(p, np.ndarray):
-            out.append((name, p))  # already a gradient (e.g. GradFlowReport.grads)
-        elif isinstance(p, Tensor):
-            out.append((name, None if p.grad is None else _grad_data(p)))
-        else:
-            raise ArgumentError(
-                f"check_gradients: parameter {name} is a {type(p).__name__}, not a Tensor or a gradient array"
-            )
-    return out
-
-
-def _judge(where: str, g: np.ndarray, vanish_tol: float, explode_tol: float, records: list[VJPRecord]) -> list[Problem]:
-    with np.errstate(over="ignore", invalid="ignore"):
-        norm = float(np.linalg.norm(g.ravel().astype(np.float64)))
-    found = []
-    if np.isnan(g).any():
-        found.append(Problem(where, "nan", norm, _origin(records, "nan", vanish_tol, explode_tol)))
-    if np.isinf(g).any():
-        found.append(Problem(where, "inf", norm, _origin(records, "inf", vanish_tol, explode_tol)))
-    if found:
-        return found
-    if norm == 0.0:
-        return [Problem(where, "zero", norm, _origin(records, "zero", vanish_tol, explode_tol))]
-    if norm < vanish_tol:
-        return [Problem(where, "vanishing", norm, _origin(records, "vanishing", vanish_tol, explode_tol))]
-    if norm > explode_tol:
-        return [Problem(where, "exploding", norm, _origin(records, "exploding", vanish_tol, explode_tol))]
-    return []
-
-
-def _is(kind: str, norm: float, vanish_tol: float, explode_tol: float) -> bool:
-    """Does a gradient of this 2-norm have the problem? (The norm of an array with a NaN is NaN, with an Inf is Inf.)"""
-    if kind == "nan":
-        return math.isnan(norm)
-    if kind == "inf":
-        return math.isinf(norm)
-    if kind == "zero":
-        return norm == 0.0
-    if kind == "vanishing":
-        return 0.0 < norm < vanish_tol
-    return math.isfinite(norm) and norm > explode_tol
-
-
-def _origin(records: list[VJPRecord], kind: str, vanish_tol: float, explode_tol: float) -> str | None:
-    """Name the first VJP whose outgoing gradient had the problem while its incoming gradient did not."""
-    if not records:
-        return None
-    if kind in ("nan", "inf"):
-        # A NaN usually starts as an Inf (inf * 0, inf - inf): name where the first non-finite value appeared.
-        def bad(n: float) -> bool:
-            return not math.isfinite(n)
-
-        what = "non-finite"
-    else:
-
-        def bad(n: float) -> bool:
-            return _is(kind, n, vanish_tol, explode_tol)
-
-        what = kind
-    for r in records:
-        if bad(r.grad_out.norm):
-            if r is records[0]:
-                return f"the gradient fed to backward() at {r.op} was already {what}"
-            continue
-        for i, g in enumerate(r.grads_in):
-            if g is not None and bad(g.norm):
-                tags = ", ".join(f"{k} {v}" for k, v in r.tags.items())
-                where = f" [{tags}]" if tags else ""
-                return f"first {what} gradient came out of the VJP of {r.op}{where} (to its input {i})"
-    return None

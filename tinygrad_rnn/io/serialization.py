@@ -31,10 +31,10 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import CheckpointError
-from .nn.module import Module
-from .optim import Optimizer
-from .tensor import Tensor
+from ..core.errors import CheckpointError
+from ..core.tensor import Tensor
+from ..nn.module import Module
+from ..optim import Optimizer
 
 PathLike = str | os.PathLike[str]
 

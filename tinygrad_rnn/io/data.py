@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .errors import ArgumentError, DTypeError, ShapeError, fmt_shape
+from ..core.errors import ArgumentError, DTypeError, ShapeError, fmt_shape
 
 
 class SequenceTask(NamedTuple):

@@ -1,7 +1,7 @@
-"""gradflow_experiments.py — the experiments behind `tinygrad-rnn gradflow`. Read after gradflow.py.
+"""cli/experiments.py — the experiments behind `tinygrad-rnn gradflow`. Read after inspect/gradflow.py.
 
 `run_experiment` measures, at initialisation, how ||dL/dh_t|| falls or grows
-from t = T back to t = 1 on the adding problem (`tinygrad_rnn.data`), for
+from t = T back to t = 1 on the adding problem (`tinygrad_rnn.io.data`), for
 
 - a vanilla tanh RNN whose W_hh is rescaled to a spectral radius below 1
   (vanishing) and above 1 (exploding), each without and with gradient clipping;
@@ -23,28 +23,80 @@ Adam from optim, and `gradient_flow` for the measurements.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from .data import adding_problem, delayed_copy
-from .engine import no_grad
-from .errors import ArgumentError
-from .gradflow import GradFlowReport, gradient_flow, spectral_radius
-from .nn.functional import cross_entropy, mse_loss
-from .nn.layers import Linear
-from .nn.module import Module
-from .nn.recurrent import GRU, LSTM, RNN
-from .nn.utils import clip_grad_norm_
-from .optim import Adam
-from .tensor import Tensor
+from ..core.engine import no_grad, scope
+from ..core.errors import ArgumentError, ShapeError, fmt_shape
+from ..core.tensor import Tensor, stack
+from ..inspect.gradflow import GradFlowReport, gradient_flow, spectral_radius
+from ..io.data import adding_problem, delayed_copy
+from ..nn.functional import cross_entropy, mse_loss
+from ..nn.init import RNG, make_rng
+from ..nn.layers import Linear
+from ..nn.module import Module, Parameter
+from ..nn.recurrent import GRU, LSTM, RNN
+from ..nn.utils import clip_grad_norm_
+from ..optim import Adam
 
 CELLS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
 
 # ---------------------------------------------------------------- the gradient-flow table
+
+
+# ---------------------------------------------------------------- the theory's model
+
+
+class LinearRNN(Module):
+    """h_t = x_t W_ih^T + h_{t-1} W_hh^T: an RNN with the identity as nonlinearity.
+
+    Not a layer to train: the model in which the theory is exact. Its step
+    Jacobian is W_hh itself, so dh_T/dh_t = W_hh^(T-t), and for a symmetric
+    (or any normal) W_hh, ||dh_T/dh_t||_2 = rho(W_hh)^(T-t) exactly. Same call
+    convention, parameter names and `engine.scope` tags as nn.RNN:
+    `layer(x, h0=None) -> (output (T, B, H), h_n (1, B, H))`.
+
+    >>> layer = LinearRNN(2, 3, rng=0)
+    >>> out, h_n = layer(np.ones((5, 4, 2)))
+    >>> out.shape, h_n.shape
+    ((5, 4, 3), (1, 4, 3))
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, rng: RNG = None) -> None:
+        if input_size < 1 or hidden_size < 1:
+            raise ArgumentError(f"LinearRNN: sizes must be positive, got {input_size}, {hidden_size}")
+        gen = make_rng(rng)
+        bound = 1.0 / math.sqrt(hidden_size)
+        self.input_size, self.hidden_size = input_size, hidden_size
+        self.weight_ih_l0 = Parameter(gen.uniform(-bound, bound, (hidden_size, input_size)))
+        self.weight_hh_l0 = Parameter(gen.uniform(-bound, bound, (hidden_size, hidden_size)))
+
+    def forward(self, input: Any, h0: Any = None) -> tuple[Tensor, Tensor]:
+        x = input if isinstance(input, Tensor) else Tensor(input)
+        if x.ndim != 3 or x.shape[-1] != self.input_size:
+            raise ShapeError(
+                f"LinearRNN: input has shape {fmt_shape(x.shape)}, expected (T, batch, input_size={self.input_size})"
+            )
+        batch = x.shape[1]
+        h = (
+            Tensor(np.zeros((batch, self.hidden_size)))
+            if h0 is None
+            else (h0 if isinstance(h0, Tensor) else Tensor(h0)).reshape(batch, -1)
+        )
+        with scope(module="linearrnn.l0"):
+            w_ih, w_hh = self.weight_ih_l0.T, self.weight_hh_l0.T
+        outputs = []
+        for t in range(x.shape[0]):
+            with scope(module="linearrnn.l0", step=t):
+                h = x[t] @ w_ih + h @ w_hh
+            outputs.append(h)
+        return stack(outputs, axis=0), h.reshape(1, batch, self.hidden_size)
 
 
 @dataclass
