@@ -259,7 +259,7 @@ BAD_INPUTS = {
     "header only": (lambda: ["forecast", "--csv", _write("h.csv", "v\n")], "a header row but no values"),
     "non-numeric column": (
         lambda: ["forecast", "--csv", _write("n.csv", "v\n1\n2\nthree\n"), "--column", "v"],
-        "column 'v' of n.csv has the non-numeric value 'three' on line 4",
+        "n.csv, line 4: column 'v' holds 'three', which is not a finite number",
     ),
     "unknown column": (lambda: ["forecast", "--csv", _write("u.csv", "a,b\n1,2\n"), "--column", "c"], "no column 'c'"),
     "ambiguous column": (lambda: ["forecast", "--csv", _write("m.csv", "a,b\n1,2\n")], "choose one with --column"),
