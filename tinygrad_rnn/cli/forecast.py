@@ -113,7 +113,7 @@ def parse_csv(text: str, column: str | None, label: str, preferred: str | None =
     try:  # line_num, not a row count: a quoted cell may span lines
         rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
     except csv.Error as exc:
-        raise CLIError(f"{label} is not valid CSV: line {reader.line_num + 1}: {exc}") from None
+        raise CLIError(f"{label} is not valid CSV: line {reader.line_num}: {exc}") from None
     if not rows:
         raise CLIError(f"{label} is empty")
     header = [cell.strip() for cell in rows[0][1]]
@@ -198,7 +198,8 @@ def run(args: argparse.Namespace) -> int:
             f"resumed from {resume_path} at step {start_step}" + ("" if restored else " (fresh optimizer state)")
         )
     else:
-        mean, std = float(series[:n_train].mean()), float(series[:n_train].std())
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, in words
+            mean, std = float(series[:n_train].mean()), float(series[:n_train].std())
         if not np.isfinite([mean, std]).all():
             raise CLIError(f"the values of {column} in {label} are too large to standardise (their std overflows)")
         std = std if std > 0 else 1.0
