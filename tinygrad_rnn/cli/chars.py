@@ -201,7 +201,7 @@ def run_chars(args: argparse.Namespace) -> int:
                 sample = sample_text(model, vocab, prime, args.sample_length, args.temperature, rng)
                 recent = losses[-RUNNING_MEAN:]
                 common.say(
-                    f"--- step {step}/{end}  train loss {np.mean(recent):.3f} (last {len(recent)} batches)  "
+                    f"--- step {step}/{end}  train loss {np.mean(recent):.3f} (mean of {len(recent)} batches)  "
                     f"val loss {val:.3f} nats/char"
                 )
                 common.say(sample)
@@ -217,10 +217,11 @@ def run_chars(args: argparse.Namespace) -> int:
     val_eval = val_curve[-1][1]
     train_unigram = unigram_nats(train_ids, train_ids[-EVAL_CHARS:], len(vocab))
     val_unigram = unigram_nats(train_ids, val_ids[:EVAL_CHARS], len(vocab))
+    recent_batches = min(RUNNING_MEAN, len(losses))
     common.say(
         f"cross-entropy: one pass from a fresh state over {EVAL_CHARS} characters, the last of the training "
-        f"text and the first held out; the train loss above is the mean over the last {RUNNING_MEAN} batches "
-        f"({RUNNING_MEAN * args.batch * args.bptt} characters from all over the text, each batch scored just "
+        f"text and the first held out; the train loss above is the mean over the last {recent_batches} batch(es) "
+        f"({recent_batches * args.batch * args.bptt} characters from all over the text, each batch scored just "
         "before the step that learned from it), so the two score different text"
     )
     print(f"train cross-entropy {train_eval:.3f} nats/char (unigram baseline {train_unigram:.3f})")

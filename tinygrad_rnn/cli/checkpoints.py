@@ -186,6 +186,7 @@ class TrainingRun:
         self.first_loss: float | None = None
         self.stop_requested = False
         self._previous_handler: Any = None
+        self._quiet_numpy = np.errstate(over="ignore", invalid="ignore", divide="ignore")
 
     # -- the loop calls these
 
@@ -218,11 +219,14 @@ class TrainingRun:
     def __enter__(self) -> TrainingRun:
         if threading.current_thread() is threading.main_thread():  # signal handlers live on the main thread
             self._previous_handler = signal.signal(signal.SIGINT, self._on_ctrl_c)
+        # A diverging run overflows: step_done reports that in words, so numpy's warnings would only add noise.
+        self._quiet_numpy.__enter__()
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
+        self._quiet_numpy.__exit__(kind, error, trace)
         if self._previous_handler is not None:
             signal.signal(signal.SIGINT, self._previous_handler)
             self._previous_handler = None
