@@ -310,17 +310,27 @@ BAD_INPUTS = {
         "--checkpoint old.npz already exists and this run would replace it; continue training it with --resume, "
         "replace it with --force",
     ),
-    "checkpoint that is not a file": (
-        lambda: ["chars", "--text", "trained/fox.txt", "--checkpoint", os.devnull],
-        f"--checkpoint {os.devnull} is not a regular file",
+    "checkpoint that is not a file": (  # a pipe, not /dev/null: a regression must not replace a device as root
+        lambda: ["chars", "--text", "trained/fox.txt", "--checkpoint", _fifo("pipe.npz")],
+        "--checkpoint pipe.npz is not a regular file",
     ),
     "resume from a missing checkpoint": (lambda: ["forecast", "--resume", "none.npz"], "no such file"),
     "resume from a checkpoint of another model": (
-        lambda: ["forecast", "--resume", "trained/forecast.npz", "--checkpoint", "f.npz", "--window", "12"],
+        lambda: [
+            "forecast",
+            "--resume",
+            "trained/forecast.npz",
+            "--checkpoint",
+            "f.npz",
+            "--hidden",
+            "32",
+            "--window",
+            "12",
+        ],
         "trained with --hidden 4 (this run asks for 32), --window 24 (this run asks for 12)",
     ),
     "horizon longer than the training part": (
-        lambda: ["forecast", "--horizon", "300"],
+        lambda: ["forecast", "--window", "24", "--horizon", "300"],
         "has 309 values, too short for --window 24 and --horizon 300",
     ),
     "csv cell beyond the csv module's limit": (
@@ -361,6 +371,11 @@ BAD_INPUTS = {
 }
 
 
+def _fifo(path: str) -> str:
+    os.mkfifo(path)
+    return path
+
+
 def _with_nan(source: str, target: str) -> str:
     entries = dict(np.load(source))
     entries["head.bias"][0] = np.nan
@@ -373,7 +388,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Checkpoints of both commands, made once for the bad-input tests that need one."""
     folder = tmp_path_factory.mktemp("trained")
     (folder / "fox.txt").write_text(TEXT)
-    assert main(["forecast", "--epochs", "1", "--hidden", "4", "--checkpoint", str(folder / "forecast.npz")]) == 0
+    forecast = ["forecast", "--epochs", "1", "--hidden", "4", "--window", "24"]
+    assert main([*forecast, "--checkpoint", str(folder / "forecast.npz")]) == 0
     chars = ["chars", "--text", str(folder / "fox.txt"), *TINY_MODEL, "--steps", "2", "--sample-every", "2"]
     assert main([*chars, "--checkpoint", str(folder / "chars.npz")]) == 0
     return folder

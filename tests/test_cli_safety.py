@@ -18,6 +18,7 @@ import pytest
 
 from tinygrad_rnn import optim
 from tinygrad_rnn.cli import checkpoints, main
+from tinygrad_rnn.cli.forecast import read_series, split_sizes, to_model_units, to_series_units
 from tinygrad_rnn.cli.predict import load_forecaster
 from tinygrad_rnn.core.tensor import Tensor
 
@@ -245,8 +246,6 @@ def test_horizon_table_scores_every_test_value_against_the_naive_baseline(capsys
     assert lines[head + 1].split() == ["h", "model", "naive"]
     table = [[float(x) for x in line.split()] for line in lines[head + 2 : head + 6]]
     assert [row[0] for row in table] == [1, 2, 3, 4]
-    from tinygrad_rnn.cli.forecast import read_series, split_sizes
-
     series = read_series(None, None)[0]
     n_train = split_sizes(len(series), 0.2)[0]
     truth = series[n_train:]
@@ -270,12 +269,11 @@ def test_predict_feeds_each_forecast_back(capsys: pytest.CaptureFixture[str], tm
     assert [row.split(",")[0] for row in rows[2:]] == ["1", "2", "3"]
 
     model, config = load_forecaster("forecast.npz")  # the Python route: one forward pass per step, by hand
-    mean, std = config["mean"], config["std"]
-    recent = list((values[-6:] - mean) / std)
+    recent = list(to_model_units(values[-6:], config))
     for expected in forecasts:
         output, _ = model(Tensor(np.array(recent[-6:])[:, None, None]))
         step_ahead = float(output.data[-1, 0, 0])
-        assert step_ahead * std + mean == pytest.approx(expected, rel=1e-5)
+        assert to_series_units(np.array(step_ahead), config) == pytest.approx(expected, rel=1e-5)
         recent.append(step_ahead)
 
 

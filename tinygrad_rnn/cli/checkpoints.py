@@ -29,7 +29,7 @@ import numpy as np
 from ..core.errors import TinygradRNNError
 from ..nn.module import Module
 from ..optim import Optimizer
-from .common import CLIError, check_parent, one_line, say
+from .common import CLIError, check_parent, check_regular_file, one_line, say
 
 CHECKPOINT_FORMAT = 1
 CONFIG_KEY = "cli.config"  # the run's settings: JSON text in a 0-d string array (no pickle)
@@ -52,10 +52,7 @@ def encode_config(config: Mapping[str, Any]) -> np.ndarray:
 
 def check_checkpoint_path(path: str) -> None:
     """Fail before training, not after, when the checkpoint could not be written."""
-    if Path(path).is_dir():
-        raise CLIError(f"--checkpoint {path} is a folder; give a file name such as model.npz")
-    if Path(path).exists() and not Path(path).is_file():
-        raise CLIError(f"--checkpoint {path} is not a regular file; give a file name such as model.npz")
+    check_regular_file("--checkpoint", path)
     check_parent("--checkpoint", path)
 
 

@@ -220,6 +220,7 @@ def check_plot_path(path: str | None) -> None:
     """Fail before training, not after, when --plot cannot work."""
     if path is None:
         return
+    check_regular_file("--plot", path)
     plt = pyplot()
     suffix = Path(path).suffix.lower().lstrip(".")
     supported = plt.figure().canvas.get_supported_filetypes()
@@ -238,6 +239,15 @@ def save_figure(figure: Any, path: str) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def check_regular_file(option: str, path: str) -> None:
+    """A save renames a new file over `path`: refuse folders and devices (as root, even /dev/null would go)."""
+    target = Path(path)
+    if target.is_dir():
+        raise CLIError(f"{option} {path} is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        raise CLIError(f"{option} {path} is not a regular file; give a file name")
 
 
 def check_parent(option: str, path: str) -> None:

@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import time
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,17 @@ def add_horizon_option(group: argparse._ArgumentGroup, what: str) -> None:
 
 
 # ---------------------------------------------------------------- data
+
+
+def to_model_units(values: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
+    """What the network reads and predicts: (value - mean) / std, with the training part's mean and std,
+    which a checkpoint stores. Every conversion goes through this function and `to_series_units`."""
+    return (np.asarray(values, dtype=np.float64) - scale["mean"]) / scale["std"]
+
+
+def to_series_units(z: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
+    """The inverse of `to_model_units`: back to the series' own units."""
+    return np.asarray(z, dtype=np.float64) * scale["std"] + scale["mean"]
 
 
 def read_series(path: str | None, column: str | None, preferred: str | None = None) -> tuple[np.ndarray, str, str]:
@@ -192,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
         checkpoints.compare_settings(resume_path, saved, settings)
         checkpoints.load_model_state(resume_path, model, params)
         restored = checkpoints.restore_optimizer(resume_path, optimizer, optimizer_state, args.lr)
-        mean, std = float(saved["mean"]), float(saved["std"])  # the scale the model was trained on
+        scale = {"mean": float(saved["mean"]), "std": float(saved["std"])}  # what the model was trained on
         start_step, start_epoch = int(saved.get("step", 0)), int(saved.get("epochs", 0))
         common.say(
             f"resumed from {resume_path} at step {start_step}" + ("" if restored else " (fresh optimizer state)")
@@ -202,8 +214,8 @@ def run(args: argparse.Namespace) -> int:
             mean, std = float(series[:n_train].mean()), float(series[:n_train].std())
         if not np.isfinite([mean, std]).all():
             raise CLIError(f"the values of {column} in {label} are too large to standardise (their std overflows)")
-        std = std if std > 0 else 1.0
-    z = ((series - mean) / std).astype(args.dtype)
+        scale = {"mean": mean, "std": std if std > 0 else 1.0}
+    z = to_model_units(series, scale).astype(args.dtype)
 
     starts = np.arange(n_train - args.window)  # every window whose target stays inside the training part
     steps_per_epoch = -(-len(starts) // args.batch)
@@ -212,10 +224,10 @@ def run(args: argparse.Namespace) -> int:
         f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}"
     )
     common.say(
-        f"train loss: mse of the standardised series (value - {mean:.4g}) / {std:.4g}, over every position "
-        f"of every window; rmse: its square root in the units of {column}"
+        f"train loss: mse of the standardised series (value - {scale['mean']:.4g}) / {scale['std']:.4g}, "
+        f"over every position of every window; rmse: its square root in the units of {column}"
     )
-    config = {**settings, "kind": "forecast", "mean": mean, "std": std, "column": column, "source": label}
+    config = {**settings, **scale, "kind": "forecast", "column": column, "source": label}
     run = checkpoints.TrainingRun(
         args.checkpoint,
         model,
@@ -244,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
                 epoch_loss = float(np.mean(epoch_losses))
                 common.say(
                     f"epoch {epoch:3d}/{start_epoch + args.epochs}  train loss {epoch_loss:.4f} "
-                    f"(rmse {np.sqrt(epoch_loss) * std:.4g})"
+                    f"(rmse {np.sqrt(epoch_loss) * scale['std']:.4g})"
                 )
         run.save(end)
     seconds = time.perf_counter() - started
@@ -252,12 +264,12 @@ def run(args: argparse.Namespace) -> int:
     common.say_saved("checkpoint", args.checkpoint, f"step {end}")
 
     # predicted[i] is the forecast of series[window + i], in the series' own units
-    predicted = predict_one_step(model, z, args.window) * std + mean
+    predicted = to_series_units(predict_one_step(model, z, args.window), scale)
     if args.plot:
         plot_forecast(args.plot, series, predicted, args.window, n_train, losses, f"{column} ({args.cell.upper()})")
         common.say_saved("plot", args.plot)
     if args.horizon > 1:
-        report_horizons(model, series, z, mean, std, args.window, n_train, args.horizon)
+        report_horizons(model, series, scale, args.window, n_train, args.horizon)
     truth = series[args.window :]
     naive = series[args.window - 1 : -1]
     split = n_train - args.window
@@ -284,14 +296,15 @@ def check_length(label: str, n: int, window: int, test_fraction: float, horizon:
 
 
 def report_horizons(
-    model: Any, series: np.ndarray, z: np.ndarray, mean: float, std: float, window: int, n_train: int, horizon: int
+    model: Any, series: np.ndarray, scale: Mapping[str, Any], window: int, n_train: int, horizon: int
 ) -> None:
     """Test mse at each horizon h = 1..N: every test value forecast from the values up to h steps before it."""
     n_test = len(series) - n_train
     origins = np.arange(n_train - horizon + 1, len(series))  # forecasts start after series[origin - 1]
+    recent = windows(to_model_units(series, scale), origins - window, window)
     ahead = {
-        "model": model.forecast(windows(z, origins - window, window), horizon) * std + mean,
-        **baseline_forecasts(series, origins, horizon),
+        "model": to_series_units(model.forecast(recent, horizon), scale),
+        **baseline_forecasts(series, n_train, window, origins, horizon),
     }
     truth = series[n_train:]
     common.say(f"test mse by horizon h: each of the {n_test} test values forecast h steps ahead, predictions fed back")
@@ -301,11 +314,13 @@ def report_horizons(
         common.say(f"{h:3d}" + "".join(f"{_mse(f[h - 1, take], truth):14.4g}" for f in ahead.values()))
 
 
-def baseline_forecasts(series: np.ndarray, origins: np.ndarray, horizon: int) -> dict[str, np.ndarray]:
+def baseline_forecasts(
+    series: np.ndarray, n_train: int, window: int, origins: np.ndarray, horizon: int
+) -> dict[str, np.ndarray]:
     """Each baseline's forecasts (horizon, len(origins)) from the values before each origin.
 
-    The hook for more baselines: a linear autoregression fitted on the training part (cli/baselines.py)
-    goes here as one more entry, and gets its own column in the horizon table."""
+    The hook for more baselines, each an entry and a column of the horizon table: a linear AR(window)
+    fitted on series[:n_train] (cli/baselines.py), fed back like the network, goes here."""
     naive = np.broadcast_to(series[origins - 1], (horizon, len(origins)))  # the last value, repeated
     return {"naive": naive}
 

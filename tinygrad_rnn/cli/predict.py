@@ -1,7 +1,7 @@
 """cli/predict.py — `tinygrad-rnn predict`: forecast the next values of a series from a `forecast` checkpoint.
 
 It reads the last `window` values of the CSV the user gives (or of the embedded
-sunspot series), standardises them with the checkpoint's mean and std, and
+sunspot series), standardises them as the checkpoint says (`to_model_units`), and
 feeds each prediction back as the newest value for `--horizon` steps
 (`Forecaster.forecast`). `load_forecaster` is the same load in Python.
 """
@@ -13,7 +13,7 @@ from typing import Any
 
 from . import checkpoints
 from .common import CELLS, DTYPES, CLIError, say
-from .forecast import add_data_options, add_horizon_option, read_series
+from .forecast import add_data_options, add_horizon_option, read_series, to_model_units, to_series_units
 from .models import Forecaster
 
 
@@ -54,14 +54,14 @@ def load_forecaster(path: str) -> tuple[Forecaster, dict[str, Any]]:
 def run(args: argparse.Namespace) -> int:
     model, config = load_forecaster(args.checkpoint)
     series, column, label = read_series(args.csv, args.column, preferred=str(config.get("column")))
-    window, mean, std = config["window"], config["mean"], config["std"]
+    window = config["window"]
     if len(series) < window:
         raise CLIError(
             f"{label} has {len(series)} values in column {column!r}; the model in {args.checkpoint} "
             f"reads the last {window}"
         )
-    recent = (series[-window:, None] - mean) / std  # (window, 1): one sequence
-    ahead = model.forecast(recent, args.horizon)[:, 0] * std + mean
+    recent = to_model_units(series[-window:, None], config)  # (window, 1): one sequence
+    ahead = to_series_units(model.forecast(recent, args.horizon)[:, 0], config)
     say(
         f"the next {args.horizon} value(s) of {column} after the {len(series)} in {label}, "
         f"by the {str(config['cell']).upper()} in {args.checkpoint} reading the last {window}:"
