@@ -470,10 +470,14 @@ def test_plot_without_matplotlib_says_how_to_install_it(
     assert leftovers(tmp_path) == []  # checked before training: no checkpoint either
 
 
-@pytest.mark.parametrize("command", ["forecast", "chars"])
+@pytest.mark.parametrize("command", ["forecast", "chars", "gradflow"])
 def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path, text_file: Path, command: str) -> None:
     pytest.importorskip("matplotlib")
-    argv = [*TINY_FORECAST[:2], "1"] if command == "forecast" else ["chars", "--text", str(text_file), *TINY_CHARS]
+    argv = {
+        "forecast": [*TINY_FORECAST[:2], "1"],
+        "chars": ["chars", "--text", str(text_file), *TINY_CHARS],
+        "gradflow": ["gradflow", "--T", "4", "--batch", "2", "--hidden", "4"],
+    }[command]
     status, out, _ = run(capsys, *argv, "--plot", "out.png")
     assert status == 0 and "plot saved to out.png" in out
     assert (tmp_path / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
