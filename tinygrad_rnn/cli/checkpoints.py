@@ -142,6 +142,26 @@ def restore_optimizer(path: str, optimizer: Optimizer, state: Mapping[str, np.nd
     return True
 
 
+def resume_path(args: Any) -> str | None:
+    """The file --resume names; a bare --resume means the --checkpoint file."""
+    return None if args.resume is None else (args.checkpoint if args.resume is True else str(args.resume))
+
+
+def restore_training(
+    path: str,
+    model: Module,
+    optimizer: Optimizer,
+    params: Mapping[str, np.ndarray],
+    optimizer_state: Mapping[str, np.ndarray],
+    lr: float,
+    step: int,
+) -> None:
+    """Load the entries `load_checkpoint` read into the model and the optimizer (keeping this run's lr)."""
+    load_model_state(path, model, params)
+    restored = restore_optimizer(path, optimizer, optimizer_state, lr)
+    say(f"resumed from {path} at step {step}" + ("" if restored else " (fresh optimizer state)"))
+
+
 def compare_settings(path: str, saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
     """Resuming needs the same model: name every setting that differs."""
     diffs = [f"--{k} {saved.get(k)} (this run asks for {v})" for k, v in wanted.items() if saved.get(k) != v]
