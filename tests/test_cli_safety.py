@@ -18,6 +18,7 @@ import pytest
 
 from tinygrad_rnn import optim
 from tinygrad_rnn.cli import checkpoints, main
+from tinygrad_rnn.cli.common import CLIError
 from tinygrad_rnn.cli.forecast import read_series, split_sizes, to_model_units, to_series_units
 from tinygrad_rnn.cli.predict import load_forecaster
 from tinygrad_rnn.core.tensor import Tensor
@@ -192,7 +193,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(
     status, out, err = run(capsys, *FORECAST, "--lr", "1e6", "--save-every", "1")  # the 1.9e15 run
     assert status == 2 and err.count("\n") == 1
     match = re.fullmatch(
-        r"tinygrad-rnn: error: training diverged: the loss is (\S+) at step (\d+), \S+ times this run's first; "
+        r"tinygrad-rnn: error: training diverged: the loss is (\S+) at step (\d+), over 1000 times its start; "
         r"forecast.npz keeps the checkpoint of step (\d+); try a smaller --lr \(this run used 1e\+06\) "
         r"or a smaller --clip \(this run used 1\)\n",
         err,
@@ -200,7 +201,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(
     assert match, err
     diverged_at, kept = int(match.group(2)), int(match.group(3))
     assert kept == diverged_at - 1 == steps[-1]
-    assert float(match.group(1)) > 1000 * 0.5
+    assert float(match.group(1)) > 1000  # the first loss of standardised data is about 1
     assert "test mse" not in out  # no summary of a diverged model
     arrays = saved_arrays("forecast.npz")
     assert all(np.all(np.isfinite(a)) for a in arrays.values())
@@ -221,6 +222,31 @@ def test_non_finite_parameters_are_never_written(
     )
     assert saved_config("chars.npz")["step"] == 2
     assert all(np.all(np.isfinite(a)) for a in saved_arrays("chars.npz").values())
+
+
+def test_divergence_is_measured_from_the_first_loss_or_from_1() -> None:
+    from tinygrad_rnn.cli.models import Forecaster
+
+    model = Forecaster("rnn", 2, 1, rng=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.1)
+
+    def losses_until_stop(*losses: float) -> int:
+        run = checkpoints.TrainingRun(
+            "unused.npz", model, optimizer, lambda step: {}, save_every=0, saved_step=None, advice=""
+        )
+        for step, loss in enumerate(losses, start=1):
+            try:
+                run.step_done(step, loss)
+            except CLIError as exc:
+                assert "training diverged" in str(exc)
+                return step
+        return 0
+
+    assert losses_until_stop(2.0, 1999.0, 2001.0) == 3  # 1000 times the first loss
+    assert losses_until_stop(1e-6, 5e-3, 999.0) == 0  # a well-trained resumed run: noise is not divergence
+    assert losses_until_stop(1e-6, 1001.0) == 2
+    assert losses_until_stop(0.5, float("inf")) == 2
+    assert not Path("unused.npz").exists()
 
 
 def test_a_nan_loss_on_the_first_step_saves_nothing(
