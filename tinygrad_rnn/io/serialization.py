@@ -1,6 +1,6 @@
 """serialization.py — save and load state dicts as plain .npz files. No pickle, anywhere.
 
-Read after optim.py. A checkpoint is numpy's .npz layout: a zip archive with
+Read after optim/. A checkpoint is numpy's .npz layout: a zip archive with
 one `name.npy` member per entry, readable by `np.load(path)` with no
 tinygrad_rnn installed. Keys are state_dict names ("rnn.weight_hh_l0",
 "state.0.exp_avg"); a nested mapping is flattened with dotted keys, so a model
