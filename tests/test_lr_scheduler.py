@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import Tensor
@@ -120,6 +122,41 @@ def test_step_with_an_epoch_jumps_to_the_closed_form_and_warns() -> None:
         sched.step(5)
     assert sched.last_epoch == 5
     assert sched.get_last_lr() == pytest.approx([b * 0.1**2 for b in BASE_LRS], rel=1e-12)
+
+
+CLOSED_FORMS: dict[str, Any] = {
+    "step": (
+        st.fixed_dictionaries({"step_size": st.integers(1, 6), "gamma": st.floats(0.05, 2.0)}),
+        StepLR,
+        lambda base, t, k: base * k["gamma"] ** (t // k["step_size"]),
+    ),
+    "multistep": (
+        st.fixed_dictionaries({"milestones": st.lists(st.integers(0, 20), max_size=5), "gamma": st.floats(0.05, 2.0)}),
+        MultiStepLR,
+        lambda base, t, k: base * k["gamma"] ** sum(m <= t for m in k["milestones"]),
+    ),
+    "exponential": (
+        st.fixed_dictionaries({"gamma": st.floats(0.5, 1.5)}),
+        ExponentialLR,
+        lambda base, t, k: base * k["gamma"] ** t,
+    ),
+    "cosine": (
+        st.fixed_dictionaries({"T_max": st.integers(1, 8), "eta_min": st.floats(0.0, 0.02)}),
+        CosineAnnealingLR,
+        lambda base, t, k: k["eta_min"] + (base - k["eta_min"]) * (1 + math.cos(math.pi * t / k["T_max"])) / 2,
+    ),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CLOSED_FORMS))
+@given(data=st.data())
+def test_random_settings_follow_the_closed_form(kind: str, data: st.DataObject) -> None:
+    settings_strategy, cls, closed_form = CLOSED_FORMS[kind]
+    kwargs = data.draw(settings_strategy, label="settings")
+    got = lrs_over(cls(two_group_sgd(), **kwargs), 20)
+    for t, rates in enumerate(got):
+        want = [closed_form(base, t, kwargs) for base in BASE_LRS]
+        np.testing.assert_allclose(rates, want, rtol=1e-10, atol=1e-14, err_msg=f"{kind} {kwargs} epoch {t}")
 
 
 # ---------------------------------------------------------------- ReduceLROnPlateau, worked by hand
@@ -319,3 +356,14 @@ def test_an_optimizer_state_dict_with_initial_lr_loads_before_the_scheduler_exis
     fresh.load_state_dict(opt.state_dict())
     assert fresh.param_groups[0]["initial_lr"] == 0.1 and fresh.param_groups[0]["lr"] == 0.05
     assert StepLR(fresh, step_size=1, gamma=0.5, last_epoch=2).base_lrs == [0.1]
+
+
+def test_a_group_added_after_the_scheduler_is_named_not_left_unscheduled() -> None:
+    opt = two_group_sgd()
+    sched = ExponentialLR(opt, gamma=0.5)
+    opt.add_param_group({"params": [Parameter(np.zeros(1))], "lr": 0.2})
+    with pytest.raises(
+        ArgumentError, match=r"ExponentialLR.step: the optimizer has 3 parameter groups, .* built for 2"
+    ):
+        sched.step()
+    assert [g["lr"] for g in opt.param_groups] == [*BASE_LRS, 0.2]

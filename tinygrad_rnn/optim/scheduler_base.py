@@ -75,17 +75,25 @@ class LRScheduler:
 
         `step(epoch)` sets `last_epoch = epoch` and uses the closed form; PyTorch
         deprecates it, and so do we (a warning), but it gives the same numbers."""
+        name = type(self).__name__
+        groups = len(self.optimizer.param_groups)
+        if groups != len(self.base_lrs):  # PyTorch would leave the extra groups unscheduled, silently
+            raise ArgumentError(
+                f"{name}.step: the optimizer has {groups} parameter groups, but the scheduler was built for "
+                f"{len(self.base_lrs)}; add every group before building the scheduler"
+            )
+        if epoch is not None:
+            _check_int(name, "epoch", epoch, low=0)
+            warnings.warn(
+                f"{name}.step(epoch) is deprecated, as in PyTorch; call step() once per epoch",
+                UserWarning,
+                stacklevel=2,
+            )
         self._step_count += 1
         if epoch is None:
             self.last_epoch += 1
             values = self.get_lr()
         else:
-            warnings.warn(
-                f"{type(self).__name__}.step(epoch) is deprecated, as in PyTorch; call step() once per epoch",
-                UserWarning,
-                stacklevel=2,
-            )
-            _check_int(type(self).__name__, "epoch", epoch, low=0)
             self.last_epoch = epoch
             values = self._closed_form_lr()
         for group, lr in zip(self.optimizer.param_groups, values, strict=True):
