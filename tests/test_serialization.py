@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.core.errors import CheckpointError
+from tinygrad_rnn.core.errors import ArgumentError, CheckpointError
 from tinygrad_rnn.io.serialization import load, save, subdict
 from tinygrad_rnn.nn.module import Module, Parameter
 from tinygrad_rnn.optim import Adam
@@ -391,7 +391,7 @@ def test_max_bytes_sets_the_limit(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"entry 'b' .* over the limit of 1000 .* pass a larger max_bytes"):
         load(path, max_bytes=1000)
     assert set(load(path, max_bytes=2000)) == {"a", "b"}
-    with pytest.raises(CheckpointError, match=r"max_bytes must be a non-negative integer or None, got -1"):
+    with pytest.raises(ArgumentError, match=r"load: max_bytes must be a non-negative integer or None, got -1"):
         load(path, max_bytes=-1)
 
 

@@ -35,7 +35,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from ..core.errors import CheckpointError, fmt_shape
+from ..core.errors import ArgumentError, CheckpointError, fmt_shape
 from ..core.tensor import Tensor
 from ..nn.module import Module
 from ..optim import Optimizer
@@ -109,8 +109,8 @@ def load(path: PathLike, max_bytes: int | None = None) -> dict[str, np.ndarray]:
     if magic[:4] not in _ZIP_MAGIC:
         raise CheckpointError(f"load: {source!r} is not an .npz archive (it does not start with a zip header)")
     limit = max(_MIN_LIMIT, _RATIO_LIMIT * file_size) if max_bytes is None else max_bytes
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-        raise CheckpointError(f"load: max_bytes must be a non-negative integer or None, got {max_bytes!r}")
+    if isinstance(limit, bool) or not isinstance(limit, int | np.integer) or limit < 0:
+        raise ArgumentError(f"load: max_bytes must be a non-negative integer or None, got {max_bytes!r}")
     try:
         archive = zipfile.ZipFile(source)
     except NotImplementedError as exc:  # the only one zipfile raises while reading the directory: a zip version

@@ -46,6 +46,7 @@ from .scheduler_base import (
     _check_int,
     _check_real,
     _per_group,
+    _require_optimizer,
 )
 
 __all__ = [
@@ -178,7 +179,8 @@ class LambdaLR(LRScheduler):
         lr_lambda: Callable[[int], float] | Sequence[Callable[[int], float]],
         last_epoch: int = -1,
     ) -> None:
-        groups = len(optimizer.param_groups) if isinstance(optimizer, Optimizer) else 0
+        _require_optimizer("LambdaLR", optimizer)
+        groups = len(optimizer.param_groups)
         self.lr_lambdas: list[Callable[[int], float]] = _per_group("LambdaLR", "lr_lambda", lr_lambda, groups)
         for i, fn in enumerate(self.lr_lambdas):
             if not callable(fn):
@@ -235,8 +237,7 @@ class ReduceLROnPlateau(LRScheduler):
         eps: float = 1e-8,
     ) -> None:
         name = "ReduceLROnPlateau"
-        if not isinstance(optimizer, Optimizer):
-            raise DTypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
+        _require_optimizer(name, optimizer)
         _check_real(name, "factor", factor)
         if not factor < 1.0:
             raise ArgumentError(f"{name}: invalid factor {factor}: must be < 1 (it multiplies the rate)")

@@ -39,8 +39,7 @@ class LRScheduler:
 
     def __init__(self, optimizer: Optimizer, last_epoch: int = -1) -> None:
         name = type(self).__name__
-        if not isinstance(optimizer, Optimizer):
-            raise DTypeError(f"{name}: expected an Optimizer, got {type(optimizer).__name__}")
+        _require_optimizer(name, optimizer)
         _check_int(name, "last_epoch", last_epoch, low=-1)
         self.optimizer = optimizer
         if last_epoch == -1:
@@ -167,6 +166,11 @@ def _decode(kind: str, array: np.ndarray, groups: int) -> Any:
     if array.ndim != 1 or not integers:
         raise ValueError(f"must be a 1-d integer array, got {what}")
     return [int(v) for v in array]
+
+
+def _require_optimizer(op: str, optimizer: Any) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise DTypeError(f"{op}: expected an Optimizer, got {type(optimizer).__name__}")
 
 
 def _check_int(op: str, key: str, value: Any, low: int) -> None:
