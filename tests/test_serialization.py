@@ -243,7 +243,7 @@ def test_object_arrays_are_refused_on_load(tmp_path: Path) -> None:
 def test_bad_objects_and_paths_on_save(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"save: entry 'opt.fn' has dtype object"):
         save({"opt": {"fn": print}}, tmp_path / "a")
-    with pytest.raises(CheckpointError, match=r"expected a Module, an Optimizer or a mapping .* got list"):
+    with pytest.raises(CheckpointError, match=r"expected a Module, an Optimizer, a scheduler or a mapping .* got list"):
         save([np.zeros(2)], tmp_path / "a")
     with pytest.raises(CheckpointError, match=r"directory .* does not exist"):
         save({"x": np.zeros(1)}, tmp_path / "missing" / "a.npz")

@@ -39,6 +39,7 @@ from ..core.errors import ArgumentError, CheckpointError, fmt_shape
 from ..core.tensor import Tensor
 from ..nn.module import Module
 from ..optim import Optimizer
+from ..optim.lr_scheduler import LRScheduler
 
 PathLike = str | os.PathLike[str]
 
@@ -50,8 +51,8 @@ _STORABLE = "biufcUS"  # numeric, bool and text arrays round-trip without pickle
 def save(obj: Any, path: PathLike) -> None:
     """Write `obj` to exactly `path` as an .npz archive, atomically.
 
-    `obj` is a Module or an Optimizer (its `state_dict()` is saved), or a
-    mapping of name -> array / Tensor / number / nested mapping / Module / Optimizer.
+    `obj` is a Module, an Optimizer or a learning-rate scheduler (its `state_dict()`
+    is saved), or a mapping of name -> array / Tensor / number / nested mapping / any of those.
     """
     arrays = _flatten(_state_of(obj))
     target = os.fspath(path)
@@ -137,13 +138,13 @@ def subdict(state: Mapping[str, Any], prefix: str) -> dict[str, Any]:
 
 
 def _state_of(obj: Any) -> Mapping[str, Any]:
-    """A Module's or Optimizer's state_dict, or the mapping itself."""
-    if isinstance(obj, Module | Optimizer):
+    """A Module's, Optimizer's or scheduler's state_dict, or the mapping itself."""
+    if isinstance(obj, Module | Optimizer | LRScheduler):
         return obj.state_dict()
     if isinstance(obj, Mapping):
         return obj
     raise CheckpointError(
-        f"save: expected a Module, an Optimizer or a mapping of name -> array, got {type(obj).__name__}"
+        f"save: expected a Module, an Optimizer, a scheduler or a mapping of name -> array, got {type(obj).__name__}"
     )
 
 
@@ -154,7 +155,7 @@ def _flatten(state: Mapping[str, Any], prefix: str = "") -> dict[str, np.ndarray
         if not isinstance(key, str) or not key or "/" in key:
             raise CheckpointError(f"save: entry names must be non-empty strings without '/', got {key!r}")
         name = prefix + key
-        if isinstance(value, Mapping | Module | Optimizer):
+        if isinstance(value, Mapping | Module | Optimizer | LRScheduler):
             items = _flatten(_state_of(value), name + ".")
         else:
             array = np.asarray(value.data if isinstance(value, Tensor) else value)
