@@ -197,6 +197,27 @@ def test_plateau_max_rel_and_min_abs_thresholds() -> None:
     assert got == pytest.approx([1, 0.1, 0.1, 0.01])
 
 
+@given(
+    patience=st.integers(0, 4),
+    cooldown=st.integers(0, 3),
+    factor=st.floats(0.3, 0.9),
+    mode=st.sampled_from(["min", "max"]),
+)
+def test_plateau_on_a_flat_metric_reduces_on_a_fixed_rhythm(
+    patience: int, cooldown: int, factor: float, mode: str
+) -> None:
+    # Epoch 1 sets best; each later epoch is bad. The first reduction comes when the count of bad
+    # epochs exceeds patience (epoch patience + 2); after each one, `cooldown` epochs count nothing
+    # and patience + 1 bad epochs are needed again. So reductions happen at epochs
+    # patience + 2 + k (cooldown + patience + 1), k = 0, 1, ...
+    epochs = 25
+    got = plateau_rates([3.0] * epochs, mode=mode, patience=patience, cooldown=cooldown, factor=factor, eps=0.0)
+    period = cooldown + patience + 1
+    for e in range(1, epochs + 1):
+        reductions = 0 if e < patience + 2 else 1 + (e - patience - 2) // period
+        assert got[e - 1] == pytest.approx(factor**reductions, rel=1e-12), f"epoch {e}"
+
+
 def test_plateau_skips_a_reduction_smaller_than_eps() -> None:
     # 1.0 -> max(0.1, min_lr 0.95) changes the rate by 0.05 < eps 0.1, so it stays 1.0
     assert plateau_rates([3, 3, 3], patience=0, min_lr=0.95, eps=0.1) == [1, 1, 1]
