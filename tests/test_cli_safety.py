@@ -169,6 +169,24 @@ def test_ctrl_c_finishes_the_step_saves_and_exits_130(
     assert status == 0 and f"resumed from {path} at step 3" in out
 
 
+def test_ctrl_c_after_the_last_step_saves_it_and_stops(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinygrad_rnn.cli import chars
+
+    real_sample = chars.sample_text
+
+    def sample_then_ctrl_c(*args: Any) -> str:
+        os.kill(os.getpid(), signal.SIGINT)  # while the last step's sample is drawn
+        return real_sample(*args)
+
+    monkeypatch.setattr(chars, "sample_text", sample_then_ctrl_c)
+    status, out, err = run(capsys, *CHARS, "--steps", "4")
+    assert status == 130 and "cross-entropy" not in out  # stopped: no evaluation after the interrupt
+    assert err == "tinygrad-rnn: interrupted after the last step; chars.npz keeps the checkpoint of step 4\n"
+    assert saved_config("chars.npz")["step"] == 4
+
+
 def test_an_interrupt_mid_step_keeps_the_last_periodic_checkpoint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -289,7 +307,7 @@ def test_predict_feeds_each_forecast_back(capsys: pytest.CaptureFixture[str], tm
     status, out, _ = run(capsys, "predict", "--csv", "wave.csv", "--horizon", "3")  # the trained column by default
     assert status == 0
     rows = out.splitlines()
-    assert rows[0].startswith("the next 3 value(s) of level after the 80 in wave.csv")
+    assert rows[0].startswith("the next 3 value(s) of level after the 80 values in wave.csv")
     assert rows[1] == "step,forecast"
     forecasts = [float(row.split(",")[1]) for row in rows[2:]]
     assert [row.split(",")[0] for row in rows[2:]] == ["1", "2", "3"]

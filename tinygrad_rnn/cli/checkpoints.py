@@ -252,6 +252,8 @@ class TrainingRun:
         if kind is not None and issubclass(kind, KeyboardInterrupt):
             # In the middle of a step the parameters may be half updated: keep the file as it is.
             raise Interrupted(f"interrupted in the middle of a step; {self._kept()}") from None
+        if kind is None and self.stop_requested:  # Ctrl-C after the last step: its checkpoint is saved
+            raise Interrupted(f"interrupted after the last step; {self._kept()}")
 
     def _on_ctrl_c(self, signum: int, frame: FrameType | None) -> None:
         if self.stop_requested:
