@@ -325,3 +325,46 @@ def test_generate_at_a_tiny_temperature_picks_the_likeliest_character(capsys: py
     assert run(capsys, *CHARS, "--steps", "2")[0] == 0
     status, out, err = run(capsys, "generate", "--temperature", "1e-300", "--length", "20", "--prime", "the")
     assert status == 0 and err == "" and len(out) == len("the") + 20 + 1
+
+
+# ---------------------------------------------------------------- no input gives a traceback
+
+BASE = {  # tiny runs, so that a value the command accepts costs little
+    "forecast": [*FORECAST, "--epochs", "1", "--force"],
+    "predict": ["--checkpoint", "trained.npz"],
+    "chars": [*CHARS, "--steps", "1", "--force"],
+    "generate": ["--checkpoint", "chars-trained.npz", "--length", "3"],
+    "gradcheck": ["--only", "tanh"],
+    "gradflow": ["--T", "3", "--batch", "1", "--hidden", "2"],
+}
+
+
+def _valued_options() -> list[tuple[str, str]]:
+    """(command, option) for every option of every command that takes a value, read from the parser."""
+    import argparse
+
+    from tinygrad_rnn.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return [
+        (name, action.option_strings[-1])
+        for name, parser in commands.items()
+        for action in parser._actions
+        if action.option_strings and action.nargs != 0 and action.dest != "help"
+    ]
+
+
+def test_every_command_is_covered_by_the_sweep() -> None:
+    assert {command for command, _ in _valued_options()} == set(BASE)
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "", "/"])
+def test_no_value_of_any_option_gives_a_traceback(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    assert main([*FORECAST, "--epochs", "1", "--checkpoint", "trained.npz"]) == 0
+    assert main([*CHARS, "--steps", "1", "--checkpoint", "chars-trained.npz"]) == 0
+    capsys.readouterr()
+    for command, option in _valued_options():
+        status = main([command, *BASE[command], option, value])  # an exception here fails the test
+        _, err = capsys.readouterr()
+        assert status in (0, 1, 2), (command, option, value, status)
+        assert status != 2 or (err.count("\n") == 1 and err.startswith("tinygrad-rnn") and "error: " in err), err
