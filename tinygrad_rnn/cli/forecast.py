@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import time
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from ..core.engine import no_grad
 from ..core.tensor import Tensor
 from ..nn.recurrent import tbptt_chunks
-from . import common
+from . import checkpoints, common
 from .common import CLIError
 
 DEFAULT_COLUMN = "SUNACTIVITY"
@@ -36,13 +37,11 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Train an RNN, LSTM or GRU to predict the next value of a series from the previous --window values. "
             "Without --csv it uses the yearly sunspot numbers 1700-2008 that ship with the package. Reports "
-            "train and test mean squared error beside the naive forecast (repeat the last value), and saves a "
-            "checkpoint."
+            "train and test errors in the series' units beside the naive forecast (repeat the last value), "
+            "--horizon steps ahead, and saves a checkpoint that `tinygrad-rnn predict` forecasts from."
         ),
     )
-    data = parser.add_argument_group("data")
-    data.add_argument("--csv", metavar="FILE", help="a CSV file with a header row (default: the sunspot numbers)")
-    data.add_argument("--column", metavar="NAME", help="the column of --csv to forecast (needed if it has several)")
+    data = add_data_options(parser)
     data.add_argument(
         "--window", type=common.positive_int, default=24, help="past values the model reads (default: 24)"
     )
@@ -52,21 +51,48 @@ def add_parser(subparsers: Any) -> None:
     common.add_model_options(parser, cell="gru", hidden=32, layers=1)
     training = common.add_training_options(parser, lr=0.01, batch=16, bptt=None)
     training.add_argument(
-        "--epochs", type=common.positive_int, default=30, help="passes over the windows (default: 30)"
+        "--epochs",
+        type=common.positive_int,
+        default=30,
+        help="passes over the windows in this run; with --resume, epochs beyond the checkpoint's (default: 30)",
     )
+    common.add_checkpoint_options(parser, default="forecast.npz", save_every=100, what="--epochs")
     out = parser.add_argument_group("output")
-    out.add_argument(
-        "--checkpoint", metavar="FILE", default="forecast.npz", help="where to save (default: forecast.npz)"
-    )
+    add_horizon_option(out, "also report the test error 2, 3, ..., N steps ahead, feeding predictions back")
     out.add_argument("--plot", metavar="FILE", help="save a PNG of forecast against truth and the loss curve")
     parser.set_defaults(run=run)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--csv", metavar="FILE", help="a CSV file, with or without a header row (default: the sunspot numbers)"
+    )
+    data.add_argument("--column", metavar="NAME", help="the column of --csv to forecast (needed if it has several)")
+    return data
+
+
+def add_horizon_option(group: argparse._ArgumentGroup, what: str) -> None:
+    group.add_argument("--horizon", type=common.positive_int, default=1, metavar="N", help=f"{what} (default: 1)")
 
 
 # ---------------------------------------------------------------- data
 
 
-def read_series(path: str | None, column: str | None) -> tuple[np.ndarray, str, str]:
-    """(values, column name, a label for messages) from the user's CSV or the embedded default."""
+def to_model_units(values: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
+    """What the network reads and predicts: (value - mean) / std, with the training part's mean and std,
+    which a checkpoint stores. Every conversion goes through this function and `to_series_units`."""
+    return (np.asarray(values, dtype=np.float64) - scale["mean"]) / scale["std"]
+
+
+def to_series_units(z: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
+    """The inverse of `to_model_units`: back to the series' own units."""
+    return np.asarray(z, dtype=np.float64) * scale["std"] + scale["mean"]
+
+
+def read_series(path: str | None, column: str | None, preferred: str | None = None) -> tuple[np.ndarray, str, str]:
+    """(values, column name, a label for messages) from the user's CSV or the embedded default.
+    Without --column, a CSV of several columns needs one named `preferred` (the column a model was trained on)."""
     if path is None:
         text = resources.files("tinygrad_rnn").joinpath("io/data_files/sunspots.csv").read_text(encoding="utf-8")
         label = "the embedded sunspot series"
@@ -74,7 +100,7 @@ def read_series(path: str | None, column: str | None) -> tuple[np.ndarray, str, 
     else:
         text = read_text_file(path)
         label = path
-    return (*parse_csv(text, column, label), label)
+    return (*parse_csv(text, column, label, preferred), label)
 
 
 def read_text_file(path: str) -> str:
@@ -94,8 +120,12 @@ def read_text_file(path: str) -> str:
     return text
 
 
-def parse_csv(text: str, column: str | None, label: str) -> tuple[np.ndarray, str]:
-    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1) if any(c.strip() for c in row)]
+def parse_csv(text: str, column: str | None, label: str, preferred: str | None = None) -> tuple[np.ndarray, str]:
+    reader = csv.reader(io.StringIO(text))
+    try:  # line_num, not a row count: a quoted cell may span lines
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise CLIError(f"{label} is not valid CSV: line {reader.line_num}: {exc}") from None
     if not rows:
         raise CLIError(f"{label} is empty")
     header = [cell.strip() for cell in rows[0][1]]
@@ -103,6 +133,8 @@ def parse_csv(text: str, column: str | None, label: str) -> tuple[np.ndarray, st
         header = [str(i + 1) for i in range(len(header))]
     else:
         rows = rows[1:]
+    if column is None and preferred in header:
+        column = preferred
     if column is None:
         if len(header) != 1:
             raise CLIError(f"{label} has columns {', '.join(header)}; choose one with --column")
@@ -114,8 +146,8 @@ def parse_csv(text: str, column: str | None, label: str) -> tuple[np.ndarray, st
     for line, row in rows:
         cell = row[j].strip() if j < len(row) else ""
         if not _is_number(cell):
-            what = "an empty value" if not cell else f"the non-numeric value {cell!r}"
-            raise CLIError(f"column {column!r} of {label} has {what} on line {line}")
+            what = "is empty" if not cell else f"holds {cell!r}, which is not a finite number"
+            raise CLIError(f"{label}, line {line}: column {column!r} {what}")
         values.append(float(cell))
     if not values:
         raise CLIError(f"{label} has a header row but no values")
@@ -146,29 +178,33 @@ def windows(z: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     series, column, label = read_series(args.csv, args.column)
     n_train, n_test = split_sizes(len(series), args.test_fraction)
-    if n_train < args.window + 1:
-        need = args.window + 1
-        while split_sizes(need, args.test_fraction)[0] < args.window + 1:
-            need += 1
-        raise CLIError(
-            f"{label} has {len(series)} values, too short for --window {args.window}: with --test-fraction "
-            f"{args.test_fraction} it needs at least {need}"
-        )
-    common.check_checkpoint_path(args.checkpoint)
+    check_length(label, len(series), args.window, args.test_fraction, args.horizon)
+    resume_path = checkpoints.resume_path(args)
+    checkpoints.claim_checkpoint(args.checkpoint, resume_path, args.force)
     common.check_plot_path(args.plot)
     rng = np.random.default_rng(args.seed)  # initialises the parameters, then shuffles the windows
     bptt = args.bptt or args.window
-
-    mean, std = float(series[:n_train].mean()), float(series[:n_train].std())
-    std = std if std > 0 else 1.0
-    z = ((series - mean) / std).astype(args.dtype)
+    settings = {**common.model_settings(args), "window": args.window}
 
     from ..nn.functional import mse_loss
     from .models import Forecaster
 
     model = Forecaster(args.cell, args.hidden, args.layers, dtype=args.dtype, rng=rng)
-    params = model.parameters()
-    optimizer = common.make_optimizer(args.optimizer, params, args.lr)
+    optimizer = common.make_optimizer(args.optimizer, model.parameters(), args.lr)
+    start_step, start_epoch = 0, 0
+    if resume_path is not None:
+        saved, params, optimizer_state = checkpoints.load_checkpoint(resume_path, "forecast")
+        checkpoints.compare_settings(resume_path, saved, settings)
+        scale = {"mean": float(saved["mean"]), "std": float(saved["std"])}  # what the model was trained on
+        start_step, start_epoch = int(saved.get("step", 0)), int(saved.get("epochs", 0))
+        checkpoints.restore_training(resume_path, model, optimizer, params, optimizer_state, args.lr, start_step)
+    else:
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, in words
+            mean, std = float(series[:n_train].mean()), float(series[:n_train].std())
+        if not np.isfinite([mean, std]).all():
+            raise CLIError(f"the values of {column} in {label} are too large to standardise (their std overflows)")
+        scale = {"mean": mean, "std": std if std > 0 else 1.0}
+    z = to_model_units(series, scale).astype(args.dtype)
 
     starts = np.arange(n_train - args.window)  # every window whose target stays inside the training part
     steps_per_epoch = -(-len(starts) // args.batch)
@@ -176,59 +212,106 @@ def run(args: argparse.Namespace) -> int:
         f"forecast {column} of {label}: {n_train} values to train on, {n_test} to test; "
         f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}"
     )
+    common.say(
+        f"train loss: mse of the standardised series (value - {scale['mean']:.4g}) / {scale['std']:.4g}, "
+        f"over every position of every window; rmse: its square root in the units of {column}"
+    )
+    config = {**settings, **scale, "kind": "forecast", "column": column, "source": label}
+    run = checkpoints.TrainingRun(
+        args.checkpoint,
+        model,
+        optimizer,
+        lambda step: {**config, "step": step, "epochs": start_epoch + (step - start_step) // steps_per_epoch},
+        save_every=args.save_every,
+        saved_step=start_step if checkpoints.same_file(resume_path, args.checkpoint) else None,
+        advice=common.divergence_advice(args.lr, args.clip),
+    )
     losses: list[float] = []
     report_every = max(1, args.epochs // 5)
-    bar = common.progress_bar(args.epochs * steps_per_epoch, "forecast")
+    end = start_step + args.epochs * steps_per_epoch
     started = time.perf_counter()
-    try:
-        for epoch in range(1, args.epochs + 1):
+    with run, common.progress_bar(end, "forecast", initial=start_step) as bar:
+        for epoch in range(start_epoch + 1, start_epoch + args.epochs + 1):
             epoch_losses = []
             for batch in np.array_split(rng.permutation(starts), steps_per_epoch):
                 seq = windows(z, batch, args.window + 1)[:, :, None]
                 loss = train_step(model, optimizer, seq, bptt, args.clip, mse_loss)
-                common.check_finite(loss, len(losses) + 1)
+                run.step_done(start_step + len(losses) + 1, loss)
                 losses.append(loss)
                 epoch_losses.append(loss)
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 bar.update(1)
-            if epoch % report_every == 0 or epoch == args.epochs:
+            if (epoch - start_epoch) % report_every == 0 or epoch == start_epoch + args.epochs:
+                epoch_loss = float(np.mean(epoch_losses))
                 common.say(
-                    f"epoch {epoch:3d}/{args.epochs}  train loss {np.mean(epoch_losses):.4f} (standardised units)"
+                    f"epoch {epoch:3d}/{start_epoch + args.epochs}  train loss {epoch_loss:.4f} "
+                    f"(rmse {np.sqrt(epoch_loss) * scale['std']:.4g})"
                 )
-    finally:
-        bar.close()
+        run.save(end)
     seconds = time.perf_counter() - started
+    common.say(f"trained {len(losses)} steps in {seconds:.1f} s")
+    common.say_saved("checkpoint", args.checkpoint, f"step {end}")
 
     # predicted[i] is the forecast of series[window + i], in the series' own units
-    predicted = predict_one_step(model, z, args.window) * std + mean
+    predicted = to_series_units(predict_one_step(model, z, args.window), scale)
+    if args.plot:
+        plot_forecast(args.plot, series, predicted, args.window, n_train, losses, f"{column} ({args.cell.upper()})")
+        common.say_saved("plot", args.plot)
+    if args.horizon > 1:
+        report_horizons(model, series, scale, args.window, n_train, args.horizon)
     truth = series[args.window :]
     naive = series[args.window - 1 : -1]
     split = n_train - args.window
-    train_mse, train_naive = _mse(predicted[:split], truth[:split]), _mse(naive[:split], truth[:split])
-    test_mse, test_naive = _mse(predicted[split:], truth[split:]), _mse(naive[split:], truth[split:])
-
-    config = {
-        "kind": "forecast",
-        "cell": args.cell,
-        "hidden": args.hidden,
-        "layers": args.layers,
-        "dtype": args.dtype,
-        "window": args.window,
-        "mean": mean,
-        "std": std,
-        "column": column,
-        "source": label,
-        "epochs": args.epochs,
-        "seed": args.seed,
-    }
-    common.save_checkpoint(args.checkpoint, model, config, optimizer)
-    common.say(f"trained {len(losses)} steps in {seconds:.1f} s; checkpoint saved to {args.checkpoint}")
-    if args.plot:
-        plot_forecast(args.plot, series, predicted, args.window, n_train, losses, f"{column} ({args.cell.upper()})")
-        common.say(f"plot saved to {args.plot}")
-    print(f"train mse {train_mse:.4g} (naive baseline {train_naive:.4g})")
-    print(f"test mse {test_mse:.4g} (naive baseline {test_naive:.4g})")
+    common.say(f"errors in the units of {column}: mse in squared units, rmse in the units themselves")
+    for part, where in (("train", slice(None, split)), ("test", slice(split, None))):
+        model_mse, naive_mse = _mse(predicted[where], truth[where]), _mse(naive[where], truth[where])
+        print(f"{part} mse {model_mse:.4g} (naive baseline {naive_mse:.4g})")
+        print(f"{part} rmse {np.sqrt(model_mse):.4g} (naive baseline {np.sqrt(naive_mse):.4g})")
     return 0
+
+
+def check_length(label: str, n: int, window: int, test_fraction: float, horizon: int) -> None:
+    """Training needs one window and its target in the training part; --horizon N needs N - 1 more."""
+    need_train = window + max(1, horizon - 1)
+    if split_sizes(n, test_fraction)[0] >= need_train:
+        return
+    need = need_train
+    while split_sizes(need, test_fraction)[0] < need_train:
+        need += 1
+    what = f"--window {window}" + (f" and --horizon {horizon}" if horizon > 1 else "")
+    raise CLIError(
+        f"{label} has {n} values, too short for {what}: with --test-fraction {test_fraction} it needs at least {need}"
+    )
+
+
+def report_horizons(
+    model: Any, series: np.ndarray, scale: Mapping[str, Any], window: int, n_train: int, horizon: int
+) -> None:
+    """Test mse at each horizon h = 1..N: every test value forecast from the values up to h steps before it."""
+    n_test = len(series) - n_train
+    origins = np.arange(n_train - horizon + 1, len(series))  # forecasts start after series[origin - 1]
+    recent = windows(to_model_units(series, scale), origins - window, window)
+    ahead = {
+        "model": to_series_units(model.forecast(recent, horizon), scale),
+        **baseline_forecasts(series, n_train, window, origins, horizon),
+    }
+    truth = series[n_train:]
+    common.say(f"test mse by horizon h: each of the {n_test} test values forecast h steps ahead, predictions fed back")
+    common.say("  h" + "".join(f"{name:>14}" for name in ahead))
+    for h in range(1, horizon + 1):
+        take = slice(horizon - h, horizon - h + n_test)  # the origins h - 1 steps before each test value
+        common.say(f"{h:3d}" + "".join(f"{_mse(f[h - 1, take], truth):14.4g}" for f in ahead.values()))
+
+
+def baseline_forecasts(
+    series: np.ndarray, n_train: int, window: int, origins: np.ndarray, horizon: int
+) -> dict[str, np.ndarray]:
+    """Each baseline's forecasts (horizon, len(origins)) from the values before each origin.
+
+    The hook for more baselines, each an entry and a column of the horizon table: a linear AR(window)
+    fitted on series[:n_train] (cli/baselines.py), fed back like the network, goes here."""
+    naive = np.broadcast_to(series[origins - 1], (horizon, len(origins)))  # the last value, repeated
+    return {"naive": naive}
 
 
 def train_step(model: Any, optimizer: Any, seq: np.ndarray, bptt: int, clip: float, loss_fn: Any) -> float:
