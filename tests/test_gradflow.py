@@ -54,11 +54,27 @@ def _readout_loss(head: Linear) -> Callable[[tg.Tensor], tg.Tensor]:
     return lambda out: ((head(out) * weights) ** 2).sum()
 
 
+class WithLengths(Module):
+    """A layer run on a padded batch: B = 2 sequences of lengths T and T - 2."""
+
+    def __init__(self, layer: Module) -> None:
+        self.layer = layer
+
+    def forward(self, x: tg.Tensor, h0: tg.Tensor | None = None) -> tuple[tg.Tensor, tg.Tensor]:
+        out, state = self.layer(x, h0, np.array([T, T - 2]))
+        return out, state
+
+
 LAYERS: dict[str, Callable[[], Module]] = {
     "rnn": lambda: RNN(D, H, rng=0),
     "lstm": lambda: LSTM(D, H, rng=0),
     "gru": lambda: GRU(D, H, rng=0),
     "rnn-2-layers": lambda: RNN(D, H, num_layers=2, rng=0),
+    "lstm-2-layers": lambda: LSTM(D, H, num_layers=2, rng=0),
+    "gru-2-layers": lambda: GRU(D, H, num_layers=2, rng=0),
+    "rnn-lengths": lambda: WithLengths(RNN(D, H, rng=0)),
+    "lstm-2-layers-lengths": lambda: WithLengths(LSTM(D, H, num_layers=2, rng=0)),
+    "gru-lengths": lambda: WithLengths(GRU(D, H, rng=0)),
     "linear": lambda: LinearRNN(D, H, rng=0),
 }
 
@@ -295,6 +311,30 @@ def test_health_passes_a_healthy_network() -> None:
     health = check_gradients(layer, report)
     assert health.ok and health.checked == len(layer.parameters()) + T
     assert "healthy" in str(health)
+
+
+@pytest.mark.parametrize("name", [n for n in LAYERS if n != "linear"])
+def test_health_passes_every_healthy_layer_graph(name: str) -> None:
+    layer = LAYERS[name]()
+    report = gradient_flow(layer, _inputs(), _readout_loss(Linear(H, 2, rng=1)), jacobians=False)
+    health = check_gradients(layer, report)
+    assert health.ok and health.checked == len(layer.parameters()) + T, str(health)
+
+
+@pytest.mark.parametrize(("name", "module"), [("lstm-2-layers", "lstm.l1"), ("gru-lengths", "gru.l0")])
+def test_health_names_the_op_where_a_nan_input_reaches_the_gradient(name: str, module: str) -> None:
+    """A NaN in step 1's input makes every later state NaN; under the default probe (linear in h_T)
+    backward first meets it in the last step of the top layer, where a finite incoming gradient
+    is multiplied by a NaN activation."""
+    layer = LAYERS[name]()
+    x = _inputs()
+    x[1, 0, 0] = np.nan  # sequence 0, which every length covers
+    with np.errstate(invalid="ignore"):
+        report = gradient_flow(layer, x, jacobians=False)
+    health = check_gradients(layer, report)
+    nan = [p for p in health.problems if p.kind == "nan"]
+    assert {p.where for p in nan} >= {f"param {n}" for n, _ in layer.named_parameters()}
+    assert all(p.origin is not None and f"[module {module}, step {T - 1}]" in p.origin for p in nan)
 
 
 def test_health_rejects_bad_tolerances() -> None:
