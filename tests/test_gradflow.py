@@ -151,6 +151,23 @@ def test_hidden_states_are_the_steps_of_the_output() -> None:
     np.testing.assert_array_equal(np.stack([h.data for h in hidden_states(out_bf)]), out.data)
 
 
+@pytest.mark.parametrize("kind", [RNN, LSTM, GRU])
+def test_with_lengths_the_states_are_the_ones_the_next_step_reads(kind: type[Module]) -> None:
+    """A loss on sequence 0's last output only. In a padded batch (lengths T and T - 2) sequence 0's
+    dL/dh_t is what it is when the sequence runs alone, at every step: also after sequence 1 has
+    finished, where the layer's output is where(alive, h_t, 0) and the recurrence runs through h_t."""
+    u = np.random.default_rng(3).standard_normal(H)
+
+    def loss_fn(out: tg.Tensor) -> tg.Tensor:
+        return (out[T - 1, 0] * u).sum()
+
+    x = _inputs()
+    padded = gradient_flow(WithLengths(kind(D, H, rng=0)), x, loss_fn, jacobians=False)
+    alone = gradient_flow(kind(D, H, rng=0), x[:, :1], loss_fn, jacobians=False)
+    np.testing.assert_allclose(padded.grad_norms, alone.grad_norms, rtol=1e-12, atol=0)
+    assert (padded.grad_norms > 0).all()
+
+
 def test_default_probe_loss_has_unit_norm_rows() -> None:
     report = gradient_flow(RNN(D, H, rng=0), _inputs(), jacobians=False)
     assert report.grad_norms[-1] == pytest.approx(math.sqrt(B), rel=1e-12)
@@ -313,10 +330,12 @@ def test_health_passes_a_healthy_network() -> None:
     assert "healthy" in str(health)
 
 
+@pytest.mark.parametrize("probe", [True, False], ids=["probe-on-h_T", "readout-at-every-step"])
 @pytest.mark.parametrize("name", [n for n in LAYERS if n != "linear"])
-def test_health_passes_every_healthy_layer_graph(name: str) -> None:
+def test_health_passes_every_healthy_layer_graph(name: str, probe: bool) -> None:
     layer = LAYERS[name]()
-    report = gradient_flow(layer, _inputs(), _readout_loss(Linear(H, 2, rng=1)), jacobians=False)
+    loss_fn = None if probe else _readout_loss(Linear(H, 2, rng=1))
+    report = gradient_flow(layer, _inputs(), loss_fn, jacobians=False)
     health = check_gradients(layer, report)
     assert health.ok and health.checked == len(layer.parameters()) + T, str(health)
 
