@@ -165,3 +165,13 @@ def test_backward_trace_has_one_record_per_traced_value(kind: str, num_layers: i
         assert r.grad_out.norm == pytest.approx(np.linalg.norm(grad_data), rel=1e-12, abs=1e-300)
     table = str(records)
     assert "unbind[0]" in table and f"unbind[{T - 1}]" in table
+
+
+def test_a_node_with_several_outputs_is_one_use_of_its_input() -> None:
+    p = tg.nn.Parameter(np.arange(6.0).reshape(3, 2))
+    rows = p.unbind(0)
+    loss = (rows[0] * rows[2]).sum()  # row 1 is never used: it gets no entry
+    tr = trace(loss, names={"p": p})
+    assert [(e.op, e.output) for e in tr.ops] == [("unbind", 0), ("unbind", 2), ("mul", None), ("sum", None)]
+    used = usage(tr)
+    assert used["p"].uses == 1 and used["p"].ops == ("unbind",)
