@@ -134,6 +134,13 @@ def test_logsumexp_over_an_empty_axis_is_minus_infinity_as_numpy() -> None:
     np.testing.assert_array_equal(Tensor(np.zeros((2, 0))).logsumexp(axis=1).data, [-np.inf, -np.inf])
 
 
+def test_cross_entropy_with_zero_classes_gives_a_value_not_numpys_error() -> None:
+    # The raw ValueError came from log_softmax over the empty class axis.
+    logits = Tensor(np.zeros((2, 0)), requires_grad=True)
+    loss = tg.nn.functional.cross_entropy(logits, np.zeros((2, 0)), reduction="none")
+    np.testing.assert_array_equal(loss.data, [0.0, 0.0])  # -sum over no classes
+
+
 @pytest.mark.parametrize("name", ["max", "min", "amax", "amin"])
 def test_max_over_a_non_empty_axis_of_an_empty_tensor_is_empty(name: str) -> None:
     x = Tensor(np.zeros((0, 3)), requires_grad=True)
