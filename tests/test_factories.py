@@ -69,10 +69,8 @@ def test_factories_take_dtype_and_requires_grad() -> None:
 def test_manual_seed_makes_random_factories_reproducible() -> None:
     def draw() -> list[np.ndarray]:
         like = Tensor(np.zeros((2, 2)))
-        return [
-            t.data
-            for t in (tg.randn(3, 2), tg.rand(4), tg.randint(0, 10, (5,)), tg.randn_like(like), tg.rand_like(like))
-        ]
+        made = (tg.randn(3, 2), tg.rand(4), tg.randint(0, 10, (5,)), tg.randn_like(like), tg.rand_like(like))
+        return [t.data for t in (*made, tg.randint(3, (2,)))]
 
     tg.manual_seed(123)
     first = draw()
@@ -82,6 +80,7 @@ def test_manual_seed_makes_random_factories_reproducible() -> None:
         np.testing.assert_array_equal(a, b)
     assert first[0].shape == (3, 2) and first[2].dtype == np.int64 and 0 <= first[2].min() and first[2].max() < 10
     assert 0.0 <= first[1].min() and first[1].max() < 1.0
+    assert first[5].shape == (2,) and 0 <= first[5].min() and first[5].max() < 3  # randint(high, size)
     tg.manual_seed(124)
     assert not np.array_equal(tg.randn(3, 2).data, first[0])
 

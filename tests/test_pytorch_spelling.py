@@ -8,6 +8,8 @@ documented, and the Tensor methods a PyTorch user types without thinking exist.
 
 from __future__ import annotations
 
+import copy
+import pickle
 from collections.abc import Callable
 from typing import Any
 
@@ -131,6 +133,7 @@ def test_size_is_numpy_count_and_pytorch_shape() -> None:
     assert x.size == 6 and x.numel() == 6 and isinstance(x.size, int)  # numpy's attribute
     assert x.size() == (2, 3) and x.size(1) == 3 and x.size(-2) == 2  # PyTorch's method
     assert x.dim() == 2 == x.ndim
+    assert pickle.loads(pickle.dumps(x.size)) == 6 and copy.deepcopy(x.size) == 6
     with pytest.raises(ShapeError, match=r"size of shape \(2, 3\): axis 2 is out of range"):
         x.size(2)
 

@@ -153,7 +153,7 @@ def rand(
 
 def randint(
     low: int,
-    high: int | None = None,
+    high: int | tuple[int, ...] | list[int] | None = None,
     size: Any = (),
     dtype: Any = np.int64,
     generator: np.random.Generator | None = None,
@@ -162,6 +162,8 @@ def randint(
 
     PyTorch's order: `randint(high, size)` is written `randint(high, size=...)` or
     `randint(0, high, size)`."""
+    if isinstance(high, tuple | list):  # randint(high, (n,)), PyTorch's short form
+        high, size = None, high
     lo, hi = (0, low) if high is None else (low, high)
     if not hi > lo:
         raise ArgumentError(f"randint: needs low < high, got low={lo}, high={hi}")

@@ -47,6 +47,9 @@ class Size(int):
         size.shape = shape
         return size
 
+    def __reduce__(self) -> tuple[type[int], tuple[int]]:
+        return int, (int(self),)  # pickles (and copies) as the plain count
+
     @overload
     def __call__(self, dim: None = None) -> tuple[int, ...]: ...
     @overload
