@@ -601,21 +601,21 @@ class Tensor:
         """numpy's max over `axis=` (the values), PyTorch's over `dim` (values and indices, see docs/pytorch.md).
 
         `x.max(other_tensor)` is the elementwise maximum, as in PyTorch."""
-        if isinstance(dim, Tensor):
-            return self.maximum(dim)
         return self._extremum("max", ops.Max, dim, keepdim, axis, keepdims)
 
     def min(
         self, dim: Any = None, keepdim: bool | None = None, *, axis: Axes = None, keepdims: bool | None = None
     ) -> Any:
-        """numpy's min over `axis=` (the values), PyTorch's over `dim` (values and indices, see docs/pytorch.md)."""
-        if isinstance(dim, Tensor):
-            return self.minimum(dim)
+        """numpy's min over `axis=` (the values), PyTorch's over `dim` (values and indices, see docs/pytorch.md).
+
+        `x.min(other_tensor)` is the elementwise minimum, as in PyTorch."""
         return self._extremum("min", ops.Min, dim, keepdim, axis, keepdims)
 
     def _extremum(
         self, op: str, primitive: Any, dim: Any, keepdim: bool | None, axis: Axes, keepdims: bool | None
     ) -> Any:
+        if isinstance(dim, Tensor):
+            return (ops.Maximum if op == "max" else ops.Minimum).apply(self, dim)
         axes, keep = _reduction_args(op, dim, keepdim, axis, keepdims)
         if dim is None:  # numpy's meaning: the values, ties sharing the gradient
             return primitive.apply(self, axis=axes, keepdims=keep)
