@@ -167,6 +167,7 @@ def test_movement_methods_match_numpy() -> None:
     np.testing.assert_array_equal(x.flatten(1).data, data.reshape(2, 12))
     np.testing.assert_array_equal(x.flatten(0, 1).data, data.reshape(6, 4))
     assert Tensor(2.0).flatten().shape == (1,)
+    assert Tensor(np.zeros((2, 0, 3))).flatten(1).shape == (2, 0) and tg.zeros(0, 3).flatten().shape == (0,)
     np.testing.assert_array_equal(x.mT.data, np.swapaxes(data, -1, -2))
     np.testing.assert_array_equal(x[0].t().data, data[0].T)
     assert Tensor([1.0, 2.0]).t().shape == (2,)

@@ -812,8 +812,9 @@ class Tensor:
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
         """Merge the axes start_dim..end_dim into one (all of them by default; a 0-d tensor becomes (1,))."""
-        if self.ndim == 0:
-            normalize_axes("flatten", start_dim, 1), normalize_axes("flatten", end_dim, 1)
+        if self.ndim == 0:  # as PyTorch: a 0-d tensor counts as one axis here, and becomes (1,)
+            normalize_axes("flatten", start_dim, 1)
+            normalize_axes("flatten", end_dim, 1)
             return self.reshape(1)
         (start,) = normalize_axes("flatten", start_dim, self.ndim)
         (end,) = normalize_axes("flatten", end_dim, self.ndim)
@@ -821,13 +822,8 @@ class Tensor:
             raise ShapeError(
                 f"flatten: start_dim {start_dim} comes after end_dim {end_dim} in shape {fmt_shape(self.shape)}"
             )
-        return self.reshape(
-            (
-                *self.shape[:start],
-                -1 if self.size == 0 else math.prod(self.shape[start : end + 1]),
-                *self.shape[end + 1 :],
-            )
-        )
+        merged = math.prod(self.shape[start : end + 1])  # not -1: numpy cannot infer it when a size is 0
+        return self.reshape((*self.shape[:start], merged, *self.shape[end + 1 :]))
 
     def permute(self, *axes: Any) -> Tensor:
         order = tuple(axes[0]) if len(axes) == 1 and isinstance(axes[0], tuple | list) else axes
