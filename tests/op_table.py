@@ -413,7 +413,7 @@ OPS: list[OpSpec] = [
     OpSpec("mean", Tensor.mean, np.mean, 1, None, cases=REDUCTION_CASES),
     OpSpec(
         "var",
-        lambda x, axis, keepdims: x.var(axis=axis, keepdims=keepdims, correction=0),
+        lambda x, axis, keepdims: x.var(axis=axis, keepdims=keepdims),  # numpy's spelling: numpy's ddof = 0
         np.var,
         1,
         None,

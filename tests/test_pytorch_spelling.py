@@ -30,8 +30,9 @@ REDUCTIONS: dict[str, Callable[..., Any]] = {
     "amax": Tensor.amax,
     "amin": Tensor.amin,
     "logsumexp": Tensor.logsumexp,
-    "var": Tensor.var,
-    "std": Tensor.std,
+    # var and std: the default correction follows the spelling (tested below), so fix it here
+    "var": lambda x, **spelling: x.var(correction=1, **spelling),
+    "std": lambda x, **spelling: x.std(correction=1, **spelling),
     "norm": Tensor.norm,
 }
 
@@ -138,13 +139,21 @@ def test_size_is_numpy_count_and_pytorch_shape() -> None:
         x.size(2)
 
 
-def test_var_and_std_default_to_pytorch_correction() -> None:
+def test_var_and_std_default_correction_follows_the_spelling() -> None:
     data = np.array([[1.0, 2.0, 4.0], [0.5, -1.0, 3.0]])
     x = Tensor(data)
+    # PyTorch's spellings (and no argument at all): correction = 1
     np.testing.assert_allclose(x.var().data, np.var(data, ddof=1), rtol=1e-15)
     np.testing.assert_allclose(x.std(dim=1).data, np.std(data, axis=1, ddof=1), rtol=1e-15)
+    np.testing.assert_allclose(x.var(0, keepdim=True).data, np.var(data, axis=0, ddof=1, keepdims=True), rtol=1e-15)
+    # numpy's spellings: ddof = 0
+    np.testing.assert_allclose(x.var(axis=1).data, np.var(data, axis=1), rtol=1e-15)
+    np.testing.assert_allclose(x.std(keepdims=True).data, np.std(data, keepdims=True), rtol=1e-15)
+    # said outright, whatever the spelling
     for population in (x.var(unbiased=False), x.var(correction=0), x.var(ddof=0)):
         np.testing.assert_allclose(population.data, np.var(data), rtol=1e-15)
+    np.testing.assert_allclose(x.var(dim=1, ddof=0).data, np.var(data, axis=1), rtol=1e-15)
+    np.testing.assert_allclose(x.var(axis=1, correction=1).data, np.var(data, axis=1, ddof=1), rtol=1e-15)
     assert np.isnan(Tensor([3.0]).var().item())  # n - correction = 0, as PyTorch
 
 

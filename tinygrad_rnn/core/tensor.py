@@ -720,15 +720,19 @@ class Tensor:
     ) -> Tensor:
         """sum((x - mean)^2) / (n - correction), composed from mean.
 
-        PyTorch's default, correction = 1 (the unbiased estimate), and not numpy's
-        ddof = 0: pass `correction=0`, `unbiased=False` or `ddof=0` for the
-        population variance. n - correction <= 0 gives nan, as in PyTorch."""
+        The default correction follows the spelling, as `max` does: numpy's
+        `axis=`/`keepdims=` give numpy's ddof = 0 (the population variance);
+        otherwise (`dim`, positional, or no argument) PyTorch's correction = 1
+        (the unbiased estimate). `correction=`, `ddof=` or `unbiased=` say it
+        outright. n - correction <= 0 gives nan, as in PyTorch."""
+        numpy_spelling = axis is not None or keepdims is not None
         axes, keep = _reduction_args("var", dim, keepdim, axis, keepdims)
         axes = normalize_axes("var", axes, self.ndim)
         given = {k: v for k, v in (("unbiased", unbiased), ("correction", correction), ("ddof", ddof)) if v is not None}
         if len(given) > 1:
             raise ArgumentError(f"var: got {' and '.join(f'{k}=' for k in given)}; they say the same thing, pass one")
-        c = builtins.float(int(unbiased) if unbiased is not None else next(iter(given.values()), 1))
+        default = 0 if numpy_spelling else 1
+        c = builtins.float(int(unbiased) if unbiased is not None else next(iter(given.values()), default))
         centered = self - self.mean(axis=axes, keepdims=True)
         squares = (centered * centered).sum(axis=axes, keepdims=keep)
         dof = math.prod(self.shape[a] for a in axes) - c
@@ -745,7 +749,7 @@ class Tensor:
         axis: Axes = None,
         keepdims: bool | None = None,
     ) -> Tensor:
-        """sqrt(var): the same arguments and the same default (correction = 1, as PyTorch)."""
+        """sqrt(var): the same arguments and the same defaults (ddof = 0 with `axis=`, else correction = 1)."""
         return self.var(dim, unbiased, keepdim, correction=correction, ddof=ddof, axis=axis, keepdims=keepdims).sqrt()
 
     def norm(
