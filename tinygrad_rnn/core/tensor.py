@@ -736,7 +736,7 @@ class Tensor:
         centered = self - self.mean(axis=axes, keepdims=True)
         squares = (centered * centered).sum(axis=axes, keepdims=keep)
         dof = math.prod(self.shape[a] for a in axes) - c
-        return squares * (1.0 / dof) if dof > 0 else squares * np.nan
+        return squares / dof if dof > 0 else squares * np.nan  # divide, as numpy does: the same last bit
 
     def std(
         self,
