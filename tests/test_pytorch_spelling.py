@@ -256,6 +256,8 @@ def test_setitem_under_no_grad_writes_and_keeps_recorded_values() -> None:
     plain = Tensor(np.zeros(3))
     plain[[0, 2]] = 1.0  # a tensor outside any graph can be written with grad on, as in PyTorch
     np.testing.assert_array_equal(plain.data, [1.0, 0.0, 1.0])
+    plain[plain > 0.5] = tg.tensor(7.0)  # a boolean tensor as the index
+    np.testing.assert_array_equal(plain.data, [7.0, 0.0, 7.0])
 
 
 @pytest.mark.parametrize(
