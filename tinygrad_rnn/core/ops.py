@@ -338,7 +338,7 @@ class _Extremum(_Primitive):
     def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
         axes = normalize_axes(ctx.name, axis, x.ndim)
         empty = [a for a in axes if x.shape[a] == 0]
-        if empty or (x.ndim == 0 and x.size == 0):
+        if empty:
             # As numpy and PyTorch: the max of no values is undefined (the sum of none is 0).
             raise ShapeError(
                 f"{ctx.name}: cannot reduce over axis {empty[0]} of size 0 in shape {fmt_shape(x.shape)}; "
