@@ -262,6 +262,25 @@ def _flatten_ref(x: np.ndarray, start_dim: int, end_dim: int) -> np.ndarray:
     return x.reshape((*x.shape[:start_dim], -1, *x.shape[end + 1 :]))
 
 
+@st.composite
+def _gather_cases(draw: st.DrawFn) -> Case:
+    """An integer index with the input's number of axes: any length (repeats included) along `dim`,
+    at most the input's length along the others, as PyTorch's gather requires."""
+    shape = draw(shapes(min_dims=1), label="shape")
+    dim = draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    at = dim % len(shape)
+    index_shape = tuple(draw(st.integers(1, 3 if i == at else n)) for i, n in enumerate(shape))
+    index = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[at] - 1)), label="index")
+    return (shape,), {"dim": dim, "index": index}
+
+
+def _gather_ref(x: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+    """PyTorch's gather: the output has the index's shape (numpy's take_along_axis would broadcast it)."""
+    at = dim % x.ndim
+    cropped = x[tuple(slice(None) if i == at else slice(0, n) for i, n in enumerate(index.shape))]
+    return np.take_along_axis(cropped, index, axis=dim)
+
+
 def _minus_ones_for_kept(target: Shape, shape: Shape) -> tuple[int, ...]:
     """`target` with -1 wherever expand keeps the input's size (PyTorch's spelling for "unchanged")."""
     lead = len(target) - len(shape)
@@ -401,6 +420,14 @@ OPS: list[OpSpec] = [
     OpSpec("maximum", tgt.maximum, np.maximum, 2, ops.Maximum, broadcasts=True, unique=True),
     OpSpec("minimum", tgt.minimum, np.minimum, 2, ops.Minimum, broadcasts=True, unique=True),
     OpSpec(
+        "masked_fill",
+        lambda x, condition: x.masked_fill(condition, 0.5),
+        lambda x, condition: np.where(condition, 0.5, x),
+        1,
+        None,
+        cases=_with_params(shapes(), lambda s: hnp.arrays(np.bool_, s).map(lambda c: {"condition": c})),
+    ),
+    OpSpec(
         "where",
         lambda x, y, condition: tgt.where(condition, x, y),
         lambda x, y, condition: np.where(condition, x, y),
@@ -532,6 +559,14 @@ OPS: list[OpSpec] = [
         cases=_with_params(shapes(), _broadcast_targets),
     ),
     OpSpec("getitem", lambda x, index: x[index], lambda x, index: x[index], 1, ops.GetItem, cases=BASIC_INDEX_CASES),
+    OpSpec(
+        "gather",
+        lambda x, dim, index: x.gather(dim, index),
+        _gather_ref,
+        1,
+        None,
+        cases=_gather_cases(),
+    ),
     OpSpec("getitem_array", lambda x, index: x[index], lambda x, index: x[index], 1, None, cases=ARRAY_INDEX_CASES),
     OpSpec(
         "scatteradd",

@@ -191,6 +191,19 @@ def test_movement_methods_match_numpy() -> None:
         x.view(np.float32)
 
 
+def test_gather_and_masked_fill_as_pytorch() -> None:
+    x = Tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], requires_grad=True)
+    picked = x.gather(1, tg.tensor([[0, 0], [2, 1]]))
+    np.testing.assert_array_equal(picked.data, [[1.0, 1.0], [6.0, 5.0]])
+    picked.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[2.0, 0.0, 0.0], [0.0, 1.0, 1.0]])  # a repeated index adds up
+    np.testing.assert_array_equal(x.masked_fill(x > 3.0, 0.0).data, [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
+    with pytest.raises(tg.IndexingError, match=r"gather: index must be an integer tensor"):
+        x.gather(0, tg.tensor([0, 1]))
+    with pytest.raises(tg.IndexingError, match=r"gather: index of shape \(3, 1\) is larger"):
+        x.gather(1, tg.tensor([[0], [0], [0]]))
+
+
 def test_argmax_and_argmin_are_integer_tensors_without_gradient() -> None:
     data = np.array([[0.5, 3.0, -1.0], [2.0, -4.0, 7.0]])
     x = Tensor(data, requires_grad=True)

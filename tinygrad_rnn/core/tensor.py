@@ -627,7 +627,7 @@ class Tensor:
         # PyTorch's meaning: values and indices, the gradient going to the one element picked.
         axis = int(dim)
         indices = self._arg(op, "arg" + op, axis, True)
-        values = self[_along(indices.data, axis % max(self.ndim, 1), self.shape)]
+        values = self[_along(indices.data, axis % max(self.ndim, 1))]
         if not keep and self.ndim:
             values, indices = values.squeeze(axis), indices.squeeze(axis)
         return ValuesIndices(values, indices)
@@ -909,6 +909,28 @@ class Tensor:
     def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, index=index)
 
+    def gather(self, dim: int, index: Any) -> Tensor:
+        """out[i][j] = x[i][index[i][j]] for dim = 1 (and likewise for any dim), as PyTorch's `gather`.
+
+        Composed from getitem, so the gradient is scatter-add: repeated indices add up."""
+        picks = index.data if isinstance(index, Tensor) else np.asarray(index)
+        (axis,) = normalize_axes("gather", dim, max(self.ndim, 1))
+        if picks.dtype.kind not in "iu" or picks.ndim != self.ndim:
+            raise IndexingError(
+                f"gather: index must be an integer tensor with as many axes as the input {fmt_shape(self.shape)}, "
+                f"got dtype {picks.dtype} and shape {fmt_shape(picks.shape)}"
+            )
+        if any(n > m for i, (n, m) in enumerate(zip(picks.shape, self.shape, strict=True)) if i != axis):
+            raise IndexingError(
+                f"gather: index of shape {fmt_shape(picks.shape)} is larger than the input {fmt_shape(self.shape)} "
+                f"outside axis {dim}"
+            )
+        return self[_along(picks, axis)]
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        """`value` where `mask` is True, else x; the gradient reaches x only where the mask is False."""
+        return where(mask, value, self)
+
     def unbind(self, dim: int | None = None, *, axis: int | None = None) -> tuple[Tensor, ...]:
         """The slices along `dim` (0 by default), that axis removed (one node, so the VJP is a single stack)."""
         chosen = pick_spelling("unbind", "dim", dim, "axis", axis)
@@ -1005,13 +1027,14 @@ def _reduction_args(op: str, dim: Any, keepdim: bool | None, axis: Any, keepdims
     )
 
 
-def _along(indices: np.ndarray, axis: int, shape: tuple[int, ...]) -> tuple[Any, ...]:
-    """The index that picks `indices` (kept-dims shape) along `axis` and every element of the other axes."""
-    if not shape:
+def _along(indices: np.ndarray, axis: int) -> tuple[Any, ...]:
+    """The index that picks x[..., indices[i, j, ...], ...] (at `axis`) for every position of `indices`:
+    numpy's take_along_axis written as advanced indexing, so that GetItem differentiates it."""
+    if indices.ndim == 0:
         return ()
     return tuple(
-        indices if i == axis else np.arange(n).reshape([-1 if j == i else 1 for j in range(len(shape))])
-        for i, n in enumerate(shape)
+        indices if i == axis else np.arange(n).reshape([-1 if j == i else 1 for j in range(indices.ndim)])
+        for i, n in enumerate(indices.shape)
     )
 
 
