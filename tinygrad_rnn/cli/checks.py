@@ -91,6 +91,8 @@ PRIMITIVE_CHECKS: tuple[Check, ...] = (
     Check("mul", ops.Mul, lambda x, y: x * y, ((3, 4), (1, 4))),
     Check("div", ops.Div, lambda x, y: x / y, ((3, 4), (4,)), (ANY, AWAY_FROM_ZERO)),
     Check("pow", ops.Pow, lambda x, y: x**y, ((3, 4), (3, 4)), (POSITIVE, ANY)),
+    # x / y stays inside (-1, 0) or (0, 1), away from the integers where x mod y jumps
+    Check("remainder", ops.Remainder, lambda x, y: x % y, ((3, 4), (4,)), (Domain(0.2, 0.8, True), Domain(1.0, 1.04))),
     Check("maximum", ops.Maximum, lambda x, y: maximum(x, y), ((3, 4), (3, 4))),
     Check("minimum", ops.Minimum, lambda x, y: minimum(x, y), ((3, 4), (3, 4))),
     Check("where", ops.Where, lambda x, y: where(_MASK, x, y), ((3, 4), (3, 4))),

@@ -132,8 +132,13 @@ class Sigmoid(_Primitive):
     A primitive because exp(-x) overflows for x < -709: we only ever exponentiate -|x|."""
 
     def forward(ctx, x: Array) -> Array:
-        e = np.exp(-np.abs(x))
-        y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x, np.float32), copy=False)
+        # float16 is computed in float32 (as PyTorch does) and handed back as float16: a float16
+        # layer keeps its dtype. Integers give float (at least float32).
+        work = x.astype(np.result_type(x, np.float32), copy=False)
+        e = np.exp(-np.abs(work))
+        y = np.where(work >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(
+            x.dtype if x.dtype.kind == "f" else work.dtype, copy=False
+        )
         ctx.save_for_backward(y)
         return y
 
@@ -143,10 +148,10 @@ class Sigmoid(_Primitive):
 
 
 class Relu(_Primitive):
-    """y = max(x, 0);   dL/dx = dL/dy * [x > 0]"""
+    """y = max(x, 0);   dL/dx = dL/dy * [not x <= 0]   (a NaN passes, with gradient 1, as in PyTorch)"""
 
     def forward(ctx, x: Array) -> Array:
-        ctx.mask = x > 0
+        ctx.mask = ~(x <= 0)  # not `x > 0`: that is False for NaN, and relu would turn NaN into 0
         return np.where(ctx.mask, x, 0).astype(x.dtype, copy=False)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
@@ -221,6 +226,21 @@ class Div(_Primitive):
         return (grad_x if ctx.needs_input_grad[0] else None), (-grad_x * z if ctx.needs_input_grad[1] else None)
 
 
+class Remainder(_Primitive):
+    """z = x mod y = x - floor(x / y) y   (the sign of y, as Python's % and PyTorch's remainder);
+    dL/dx = dL/dz,   dL/dy = -dL/dz * floor(x / y)   (floor is piecewise constant: no gradient of its own)
+
+    A primitive rather than x - floor(x/y) * y: np.remainder is exact, that composition is not."""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        z = _broadcasting("remainder", np.remainder, x, y)
+        ctx.quotient = np.floor_divide(x, y) if ctx.needs_input_grad[1] else None
+        return z
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor | None]:
+        return grad_out, (-grad_out * ctx.quotient if ctx.needs_input_grad[1] else None)
+
+
 class Pow(_Primitive):
     """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 at x = y = 0),   dL/dy = dL/dz * z log(x)   (0 at x = 0 < y)"""
 
@@ -236,7 +256,11 @@ class Pow(_Primitive):
         if ctx.needs_input_grad[0]:
             # y * x**(y-1) is 0 * inf = nan at x = 0, y = 0, where the true derivative of x**0 is 0.
             # Mask only there: masking all of y = 0 would also cut d(slope)/dy = x**(y-1) (second order).
-            slope = Where.apply(np.zeros((), y.dtype), y * x ** (y - 1.0), condition=x_is_0 & (np.asarray(y) == 0))
+            # Two wheres, not one: the masked branch must hold no inf either, or differentiating it
+            # again sends 0 * inf = nan back (d2/dx2 x**0, d3/dx3 x**1, ... at 0): x is 1 there.
+            both_0 = x_is_0 & (np.asarray(y) == 0)
+            safe_x = Where.apply(np.ones((), x.dtype), x, condition=both_0)
+            slope = Where.apply(np.zeros((), y.dtype), y * safe_x ** (y - 1.0), condition=both_0)
             grad_x = grad_out * slope
         if ctx.needs_input_grad[1]:
             # z log(x) is 0 * -inf = nan at x = 0, where 0**y is constant (0) for y > 0: take log(1) there.
@@ -313,11 +337,17 @@ class _Extremum(_Primitive):
 
     def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
         axes = normalize_axes(ctx.name, axis, x.ndim)
-        if x.size == 0:
-            raise ShapeError(f"{ctx.name}: cannot reduce an empty tensor of shape {fmt_shape(x.shape)}")
+        empty = [a for a in axes if x.shape[a] == 0]
+        if empty:
+            # As numpy and PyTorch: the max of no values is undefined (the sum of none is 0).
+            raise ShapeError(
+                f"{ctx.name}: cannot reduce over axis {empty[0]} of size 0 in shape {fmt_shape(x.shape)}; "
+                "the result would have no value (an empty tensor reduced over non-empty axes is fine)"
+            )
         kept = type(ctx).reduce(x, axis=axes, keepdims=True)
         is_extreme = x == kept
-        ctx.share = (is_extreme / is_extreme.sum(axis=axes, keepdims=True)).astype(x.dtype)
+        with np.errstate(invalid="ignore"):  # an empty x: 0 / 0 over no elements
+            ctx.share = (is_extreme / is_extreme.sum(axis=axes, keepdims=True)).astype(x.dtype)
         ctx.kept_shape = kept.shape
         return kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
@@ -350,7 +380,8 @@ class LogSumExp(_Primitive):
         axes = normalize_axes("logsumexp", axis, x.ndim)
         peak = np.max(x, axis=axes, keepdims=True) if x.size else np.zeros(_keepdims_shape(x.shape, axes), x.dtype)
         peak = np.where(np.isfinite(peak), peak, 0)  # a row of -inf stays -inf, not nan
-        kept = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
+        with np.errstate(divide="ignore"):  # log of an empty sum (or of all -inf) is -inf, as numpy's
+            kept = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
         ctx.kept_shape = kept.shape
         y = kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
         ctx.save_for_backward(x, y)
@@ -361,12 +392,19 @@ class LogSumExp(_Primitive):
         return grad_out.reshape(ctx.kept_shape) * Exp.apply(x - y.reshape(ctx.kept_shape))
 
 
+def _peak(x: Array, axis: int) -> Array:
+    """The max along `axis`, kept as a size-1 axis; 0 for an empty axis (so softmax over none is empty, as numpy's)."""
+    if x.shape[axis] == 0:
+        return np.zeros(_keepdims_shape(x.shape, (axis,)), x.dtype)
+    return np.max(x, axis=axis, keepdims=True)
+
+
 class Softmax(_Primitive):
     """y = exp(x) / sum exp(x) along axis;   dL/dx = y * (dL/dy - sum(dL/dy * y))"""
 
     def forward(ctx, x: Array, *, axis: int = -1) -> Array:
         ctx.axis = _single_axis("softmax", axis, x.ndim)
-        e = np.exp(x - np.max(x, axis=ctx.axis, keepdims=True))
+        e = np.exp(x - _peak(x, ctx.axis))
         y = e / np.sum(e, axis=ctx.axis, keepdims=True)
         ctx.save_for_backward(y)
         return y
@@ -381,8 +419,9 @@ class LogSoftmax(_Primitive):
 
     def forward(ctx, x: Array, *, axis: int = -1) -> Array:
         ctx.axis = _single_axis("log_softmax", axis, x.ndim)
-        shifted = x - np.max(x, axis=ctx.axis, keepdims=True)
-        y = shifted - np.log(np.sum(np.exp(shifted), axis=ctx.axis, keepdims=True))
+        shifted = x - _peak(x, ctx.axis)
+        with np.errstate(divide="ignore"):  # an empty axis: log(0), subtracted from no element
+            y = shifted - np.log(np.sum(np.exp(shifted), axis=ctx.axis, keepdims=True))
         ctx.save_for_backward(y)
         return y
 
@@ -440,10 +479,10 @@ class BroadcastTo(_Primitive):
         return grad_out  # the adjoint of broadcasting is summation, which the engine does for every op
 
 
-def _plain_index(index: Any) -> Any:
+def plain_index(index: Any) -> Any:
     """Tensors inside an index become arrays; lists become arrays (numpy's advanced indexing)."""
     if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
+        return tuple(plain_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
@@ -461,7 +500,7 @@ class GetItem(_Primitive):
     """y = x[index];   dL/dx = zeros like x, with dL/dy added at index (repeated indices add up)"""
 
     def forward(ctx, x: Array, *, index: Any) -> Array:
-        ctx.index = _plain_index(index)
+        ctx.index = plain_index(index)
         ctx.in_shape = x.shape
         try:
             return np.asarray(x[ctx.index])
