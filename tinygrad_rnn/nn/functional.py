@@ -39,6 +39,7 @@ import numpy as np
 from ..core import ops
 from ..core.errors import ArgumentError, DTypeError, IndexingError, ShapeError, fmt_shape
 from ..core.tensor import Tensor
+from .init import RNG, make_rng
 
 _REDUCTIONS = ("mean", "sum", "none")
 
@@ -78,6 +79,26 @@ def sigmoid(input: Tensor) -> Tensor:
 def relu(input: Tensor) -> Tensor:
     """max(x, 0), elementwise."""
     return _tensor("relu", input).relu()
+
+
+def dropout(input: Tensor, p: float = 0.5, training: bool = True, inplace: bool = False, *, rng: RNG = None) -> Tensor:
+    """In training, zero each element with probability p and scale the others by 1 / (1 - p); else x itself.
+
+    y = x * m / (1 - p) with m ~ Bernoulli(1 - p) drawn from `rng` (see nn/init.py `make_rng`), so
+    E[y] = x and dL/dx = dL/dy * m / (1 - p): a Mul by a constant, no backward of its own. p = 1
+    zeroes everything, as PyTorch.
+    """
+    op = "dropout"
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+        raise ArgumentError(f"{op}: p must be a probability in [0, 1], got {p!r}")
+    if inplace:
+        raise ArgumentError(f"{op}: inplace=True is not supported (every op here makes a new tensor)")
+    x = _floating(op, "input", input)
+    if not training or p == 0.0:
+        return x
+    keep = make_rng(rng).random(x.shape) >= p
+    scale = np.where(keep, 1.0 / (1.0 - p), 0.0) if p < 1.0 else np.zeros(x.shape)
+    return x * Tensor(scale.astype(x.dtype))
 
 
 # ---------------------------------------------------------------- losses
