@@ -179,6 +179,11 @@ def test_embedding_errors_are_clear() -> None:
         nn.Embedding(4, 2, max_norm=1.0)
     with pytest.raises(ArgumentError, match="Embedding: sparse is not supported"):
         nn.Embedding(4, 2, sparse=True)
+    assert nn.Embedding(4, 2, norm_type=2, sparse=False, device="cpu").weight.shape == (4, 2)  # PyTorch's defaults
+    with pytest.raises(ArgumentError, match="Linear: device is not supported"):
+        nn.Linear(2, 3, device="cuda")
+    with pytest.raises(ArgumentError, match="Linear: unexpected keyword argument 'in_size'"):
+        nn.Linear(2, 3, in_size=2)
 
 
 # ---------------------------------------------------------------- losses

@@ -1,4 +1,4 @@
-"""Recurrent-layer options PyTorch users reach for: bidirectional, dropout between layers, and clear refusals.
+"""Recurrent-layer options PyTorch users reach for (bidirectional, dropout between layers), and clear errors.
 
 A bidirectional layer is checked against its definition, built by hand: a
 forward layer, plus a second layer run over each sequence reversed within its
@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import tinygrad_rnn as tg
-from tinygrad_rnn.core.errors import ArgumentError, ShapeError
+from tinygrad_rnn.core.errors import ArgumentError, DTypeError, ShapeError
 from tinygrad_rnn.core.tensor import Tensor
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn.kinds import CELL_KINDS
@@ -193,3 +193,115 @@ def test_pytorchs_defaults_for_those_keywords_are_accepted() -> None:
     lstm = LSTM(3, 4, proj_size=0, device="cpu", rng=0)
     assert lstm(np.ones((2, 1, 3)))[0].shape == (2, 1, 4)
     assert GRUCell(3, 4, device=None, rng=0)(np.ones((1, 3))).shape == (1, 4)
+
+
+# ---------------------------------------------------------------- errors name the layer and the shapes
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda m: m(np.ones((4, 2, 5))), ShapeError, r"RNN\(3, 4, num_layers=2\): input has shape \(4, 2, 5\)"),
+        (lambda m: m(np.ones((4, 2, 1, 3))), ShapeError, r"input has shape \(4, 2, 1, 3\), expected \(T, batch"),
+        (lambda m: m(np.ones((0, 2, 3))), ShapeError, "no time steps"),
+        (
+            lambda m: m(np.ones((4, 2, 3)), np.zeros((1, 2, 4))),
+            ShapeError,
+            r"RNN\(3, 4, num_layers=2\): h0 has shape \(1, 2, 4\), expected \(2, 2, 4\) \(num_layers, batch",
+        ),
+        (lambda m: m(np.ones((4, 3)), np.zeros((2, 1, 4))), ShapeError, r"h0 has shape \(2, 1, 4\), expected \(2, 4\)"),
+        (
+            lambda m: m(np.ones((4, 2, 3)), lengths=[4, 5]),
+            ShapeError,
+            r"lengths\[1\] = 5, but the input has only T = 4",
+        ),
+        (
+            lambda m: m(np.ones((4, 2, 3)), lengths=[0, 4]),
+            ShapeError,
+            r"lengths\[0\] = 0; every sequence needs at least",
+        ),
+        (
+            lambda m: m(np.ones((4, 2, 3)), lengths=[4, 4, 4]),
+            ShapeError,
+            r"lengths has shape \(3,\), expected .* \(2,\)",
+        ),
+        (lambda m: m(np.ones((4, 2, 3)), lengths=[[4, 4]]), ShapeError, r"lengths has shape \(1, 2\)"),
+        (lambda m: m(np.ones((4, 2, 3)), lengths=[4.0, 2.5]), DTypeError, "lengths must be integers"),
+        (lambda m: m(np.ones((4, 3)), lengths=[4]), ShapeError, "lengths needs a batched input"),
+    ],
+)
+def test_layer_errors_are_clear(call: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        call(RNN(3, 4, num_layers=2, rng=0))
+
+
+def test_lstm_state_errors_name_h0_and_c0() -> None:
+    lstm = LSTM(3, 4, rng=0)
+    x = np.ones((2, 5, 3))
+    with pytest.raises(ShapeError, match=r"LSTM\(3, 4\): hx must be a pair \(h0, c0\)"):
+        lstm(x, np.zeros((1, 5, 4)))
+    with pytest.raises(ShapeError, match=r"LSTM\(3, 4\): c0 has shape \(1, 4, 4\), expected \(1, 5, 4\)"):
+        lstm(x, (np.zeros((1, 5, 4)), np.zeros((1, 4, 4))))
+
+
+def test_a_tuple_given_to_a_one_state_layer_says_it_takes_one_tensor() -> None:
+    """Issue 14: GRU((h0, c0)) used to report a (2, 1, 2, 5) h0, as if the pair were one stacked array."""
+    gru, h0 = GRU(5, 5, rng=0), np.zeros((1, 2, 5))
+    with pytest.raises(ShapeError, match=r"GRU\(5, 5\): GRU takes one state tensor h0, not a tuple of 2"):
+        gru(np.ones((3, 2, 5)), (h0, h0))
+    with pytest.raises(ShapeError, match=r"RNN takes one state tensor h0, not a list of 2"):
+        RNN(5, 5, rng=0)(np.ones((3, 2, 5)), [Tensor(h0), Tensor(h0)])
+    with pytest.raises(ShapeError, match=r"GRUCell\(5, 5\): GRUCell takes one state tensor hx, not a tuple of 2"):
+        GRUCell(5, 5, rng=0)(np.ones((2, 5)), (h0[0], h0[0]))
+    nested = gru(np.ones((3, 2, 5)), h0.tolist())[1]  # a nested list of numbers is still one array
+    assert nested.shape == (1, 2, 5)
+
+
+def test_cell_errors_are_clear() -> None:
+    cell = GRUCell(3, 4, rng=0)
+    with pytest.raises(
+        ShapeError, match=r"GRUCell\(3, 4\): input has shape \(2, 5\), expected \(batch, input_size=3\)"
+    ):
+        cell(np.ones((2, 5)))
+    with pytest.raises(ShapeError, match=r"GRUCell\(3, 4\): hx has shape \(3, 4\), expected \(2, 4\)"):
+        cell(np.ones((2, 3)), np.zeros((3, 4)))
+    with pytest.raises(ShapeError, match=r"LSTMCell\(3, 4\): c has shape \(4,\), expected \(2, 4\)"):
+        LSTMCell(3, 4, rng=0)(np.ones((2, 3)), (np.zeros((2, 4)), np.zeros(4)))
+
+
+def test_constructor_errors() -> None:
+    with pytest.raises(ArgumentError, match="nonlinearity must be 'tanh' or 'relu', got 'sigmoid'"):
+        RNN(3, 4, nonlinearity="sigmoid")
+    with pytest.raises(ArgumentError, match="num_layers must be at least 1"):
+        GRU(3, 4, num_layers=0)
+    with pytest.raises(ArgumentError, match="input_size and hidden_size must be positive"):
+        LSTMCell(0, 4)
+
+
+@pytest.mark.parametrize("layer", ["rnn", "lstm", "gru", "cell", "linear"])
+def test_a_float64_input_to_a_float32_layer_is_named_not_silently_promoted(layer: str) -> None:
+    import tinygrad_rnn as tg
+
+    build = {
+        "rnn": lambda: tg.nn.RNN(3, 4, dtype=np.float32),
+        "lstm": lambda: tg.nn.LSTM(3, 4, dtype=np.float32),
+        "gru": lambda: tg.nn.GRU(3, 4, dtype=np.float32),
+        "cell": lambda: tg.nn.RNNCell(3, 4, dtype=np.float32),
+        "linear": lambda: tg.nn.Linear(3, 4, dtype=np.float32),
+    }[layer]()
+    shape = (2, 3) if layer == "cell" else (5, 2, 3)
+    with pytest.raises(DTypeError, match=r"input has dtype float64 but the layer's parameters are float32"):
+        build(np.ones(shape))
+    for data in (np.ones(shape, dtype=np.float32), np.ones(shape, dtype=np.int64)):  # integers are converted
+        out = build(data)
+        assert (out[0] if isinstance(out, tuple) else out).dtype == np.float32
+
+
+def test_parameters_cast_after_construction_set_the_dtype_of_the_default_state() -> None:
+    import tinygrad_rnn as tg
+
+    rnn = tg.nn.RNN(3, 4, rng=0)
+    for p in rnn.parameters():
+        p.data = p.data.astype(np.float32)
+    output, h_n = rnn(np.ones((2, 1, 3), dtype=np.float32))
+    assert output.dtype == h_n.dtype == np.float32

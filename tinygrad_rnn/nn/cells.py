@@ -18,7 +18,7 @@ from ..core.errors import ArgumentError, ShapeError, fmt_shape
 from ..core.tensor import Tensor
 from .init import RNG, default_uniform_, make_rng
 from .kinds import GRU_KIND, LSTM_KIND, RNN_RELU, RNN_TANH, CellKind, State, Weights, cell_kind
-from .module import Module, Parameter, as_input
+from .module import ON_CPU, Module, Parameter, as_input, reject_unsupported
 
 # ---------------------------------------------------------------- shared by cells and layers
 
@@ -34,18 +34,6 @@ def rnn_kind(owner: str, nonlinearity: str) -> CellKind:
     if nonlinearity not in kinds:
         raise ArgumentError(f"{owner}: nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
     return kinds[nonlinearity]
-
-
-def reject_unsupported(owner: str, keywords: dict[str, Any], pytorchs: tuple[str, ...] = ("device",)) -> None:
-    """Keywords PyTorch accepts (`pytorchs`) and we do not: an error naming the public class and the keyword.
-
-    PyTorch's defaults (device None or "cpu", proj_size 0) are accepted, as they change nothing."""
-    for name, value in keywords.items():
-        if (name, value) in (("device", None), ("device", "cpu"), ("proj_size", 0)) and name in pytorchs:
-            continue
-        if name in pytorchs:
-            raise ArgumentError(f"{owner}: {name} is not supported (got {name}={value!r})")
-        raise ArgumentError(f"{owner}: unexpected keyword argument {name!r}")
 
 
 def add_parameters(
@@ -184,7 +172,7 @@ class RNNCell(RNNCellBase):
         self, input_size: int, hidden_size: int, bias: bool = True, nonlinearity: str = "tanh",
         dtype: Any = np.float64, rng: RNG = None, **unsupported: Any,
     ) -> None:  # fmt: skip
-        reject_unsupported("RNNCell", unsupported)
+        reject_unsupported("RNNCell", unsupported, ON_CPU)
         super().__init__(rnn_kind("RNNCell", nonlinearity), input_size, hidden_size, bias, dtype, rng)
         self.nonlinearity = nonlinearity
 
@@ -207,7 +195,7 @@ class LSTMCell(RNNCellBase):
         self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float64, rng: RNG = None,
         **unsupported: Any,
     ) -> None:  # fmt: skip
-        reject_unsupported("LSTMCell", unsupported)
+        reject_unsupported("LSTMCell", unsupported, ON_CPU)
         super().__init__(LSTM_KIND, input_size, hidden_size, bias, dtype, rng)
 
     def forward(self, input: Any, hx: Any = None) -> tuple[Tensor, Tensor]:
@@ -230,7 +218,7 @@ class GRUCell(RNNCellBase):
         self, input_size: int, hidden_size: int, bias: bool = True, dtype: Any = np.float64, rng: RNG = None,
         **unsupported: Any,
     ) -> None:  # fmt: skip
-        reject_unsupported("GRUCell", unsupported)
+        reject_unsupported("GRUCell", unsupported, ON_CPU)
         super().__init__(GRU_KIND, input_size, hidden_size, bias, dtype, rng)
 
     def forward(self, input: Any, hx: Any = None) -> Tensor:

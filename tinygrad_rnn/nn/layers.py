@@ -16,7 +16,7 @@ from ..core.errors import ArgumentError, ShapeError, fmt_shape
 from ..core.tensor import Tensor
 from .functional import embedding, linear
 from .init import RNG, default_uniform_, make_rng
-from .module import Module, Parameter, as_input
+from .module import ON_CPU, Module, Parameter, as_input, reject_unsupported
 
 
 class Linear(Module):
@@ -40,7 +40,9 @@ class Linear(Module):
         bias: bool = True,
         dtype: Any = np.float64,
         rng: RNG = None,
+        **unsupported: Any,
     ) -> None:
+        reject_unsupported("Linear", unsupported, ON_CPU)
         if in_features < 1 or out_features < 1:
             raise ArgumentError(
                 f"Linear: in_features and out_features must be positive, got {in_features} and {out_features}"
@@ -68,6 +70,12 @@ class Linear(Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
+_EMBEDDING_KEYWORDS = {
+    **ON_CPU, "max_norm": (None,), "norm_type": (2.0,), "scale_grad_by_freq": (False,), "sparse": (False,),
+    "_weight": (None,), "_freeze": (False,),
+}  # fmt: skip
+
+
 class Embedding(Module):
     """A lookup table: y[..., :] = weight[index[...], :], for integer indices of any shape.
 
@@ -86,13 +94,7 @@ class Embedding(Module):
         self, num_embeddings: int, embedding_dim: int, padding_idx: int | None = None, dtype: Any = np.float64,
         rng: RNG = None, **unsupported: Any,
     ) -> None:  # fmt: skip
-        for name, value in unsupported.items():
-            default = {"max_norm": None, "norm_type": 2.0, "scale_grad_by_freq": False, "sparse": False,
-                       "_weight": None, "_freeze": False, "device": None}  # fmt: skip
-            if name not in default:
-                raise ArgumentError(f"Embedding: unexpected keyword argument {name!r}")
-            if value != default[name] and not (name == "device" and value == "cpu"):
-                raise ArgumentError(f"Embedding: {name} is not supported (got {name}={value!r})")
+        reject_unsupported("Embedding", unsupported, _EMBEDDING_KEYWORDS)
         if num_embeddings < 1 or embedding_dim < 1:
             raise ArgumentError(
                 f"Embedding: num_embeddings and embedding_dim must be positive, got {num_embeddings}, {embedding_dim}"

@@ -12,6 +12,7 @@ from typing import Any
 from ..core.errors import ArgumentError
 from ..core.tensor import Tensor
 from . import functional as F
+from .losses import _check_reduction
 from .module import Module
 
 _DEPRECATED = ("size_average", "reduce")  # PyTorch's old spelling of `reduction`
@@ -29,7 +30,7 @@ class _Loss(Module):
 
     def __init__(self, reduction: str, unsupported: dict[str, Any]) -> None:
         _refuse(type(self).__name__, unsupported)
-        F._check_reduction(type(self).__name__, reduction)
+        _check_reduction(type(self).__name__, reduction)
         self.reduction = reduction
 
     def extra_repr(self) -> str:

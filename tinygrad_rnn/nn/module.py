@@ -46,6 +46,20 @@ def as_input(owner: object, name: str, value: Any, dtype: np.dtype[Any]) -> Tens
     return tensor.astype(dtype)
 
 
+ON_CPU: dict[str, tuple[Any, ...]] = {"device": (None, "cpu")}  # the PyTorch keyword every layer takes
+
+
+def reject_unsupported(owner: str, keywords: Mapping[str, Any], pytorchs: Mapping[str, tuple[Any, ...]]) -> None:
+    """Keywords a layer took in **kwargs: PyTorch's (`pytorchs`: name -> values that change nothing here)
+    are accepted at those values and otherwise refused by name; any other keyword is unexpected. Either
+    way the error names the public class, `owner`."""
+    for name, value in keywords.items():
+        if name not in pytorchs:
+            raise ArgumentError(f"{owner}: unexpected keyword argument {name!r}")
+        if not any(value is ok or (isinstance(value, str | int | float) and value == ok) for ok in pytorchs[name]):
+            raise ArgumentError(f"{owner}: {name} is not supported (got {name}={value!r})")
+
+
 class RemovableHandle:
     """What a register_*_hook returns: `.remove()` takes the hook out again (twice is harmless)."""
 

@@ -64,7 +64,6 @@ from .cells import (
     add_parameters,
     check_sizes,
     check_state,
-    reject_unsupported,
     rnn_kind,
     split_state,
     weights,
@@ -72,7 +71,7 @@ from .cells import (
 from .functional import dropout as apply_dropout
 from .init import RNG, default_uniform_, make_rng
 from .kinds import GRU_KIND, LSTM_KIND, CellKind, State, Weights, cell_kind
-from .module import Module, Parameter, as_input
+from .module import ON_CPU, Module, Parameter, as_input, reject_unsupported
 from .sequence import Chunk, detach_state, pad_sequence, tbptt_chunks  # their home until they moved to sequence.py
 
 __all__ = [
@@ -81,7 +80,7 @@ __all__ = [
 ]  # fmt: skip
 
 
-_PYTORCH_ONLY = ("device", "proj_size")  # keywords torch.nn.RNN/LSTM/GRU take and these layers do not
+_PYTORCH_ONLY = {**ON_CPU, "proj_size": (0,)}  # keywords torch.nn.RNN/LSTM/GRU take, and what we accept
 
 
 class RNNBase(Module):
