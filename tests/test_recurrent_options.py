@@ -19,7 +19,7 @@ from tinygrad_rnn.core.errors import ArgumentError, DTypeError, ShapeError
 from tinygrad_rnn.core.tensor import Tensor
 from tinygrad_rnn.nn import functional as F
 from tinygrad_rnn.nn.kinds import CELL_KINDS
-from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell
+from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNBase, RNNCell, tbptt_chunks
 
 KINDS = list(CELL_KINDS)
 
@@ -156,6 +156,11 @@ def test_dropout_between_layers_is_a_fixed_seed_mask_in_training_and_off_in_eval
     evaluated, _ = call(kind, layer, x, zeros)
     plain, _ = call(kind, second, call(kind, first, x, [z[:1] for z in zeros])[0], [z[:1] for z in zeros])
     np.testing.assert_allclose(evaluated.numpy(), plain.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_truncated_bptt_refuses_a_bidirectional_layer() -> None:
+    with pytest.raises(ArgumentError, match=r"tbptt_chunks: GRU\(2, 3, bidirectional=True\) is bidirectional"):
+        next(tbptt_chunks(GRU(2, 3, bidirectional=True, rng=0), np.ones((6, 1, 2)), 3))
 
 
 def test_dropout_on_one_layer_changes_nothing() -> None:

@@ -101,6 +101,11 @@ def tbptt_chunks(layer: Module, input: Any, k: int, hx: Any = None) -> Iterator[
     """
     if k < 1:
         raise ArgumentError(f"tbptt_chunks: k must be at least 1, got {k}")
+    if getattr(layer, "bidirectional", False):
+        raise ArgumentError(
+            f"tbptt_chunks: {layer!r} is bidirectional; its backward direction reads each step from the end of "
+            "the whole sequence, which no chunk has. Run it over the whole sequence, or chunk a unidirectional layer"
+        )
     # Slice the caller's array or Tensor as is: Tensor(input) would copy all T steps at once.
     x = input if isinstance(input, Tensor) else np.asarray(input)
     time_axis = 1 if getattr(layer, "batch_first", False) and x.ndim == 3 else 0
