@@ -158,6 +158,15 @@ def test_dropout_between_layers_is_a_fixed_seed_mask_in_training_and_off_in_eval
     np.testing.assert_allclose(evaluated.numpy(), plain.numpy(), rtol=1e-12, atol=1e-14)
 
 
+def test_the_initial_state_may_be_passed_as_pytorchs_hx() -> None:
+    gru, x, h0 = GRU(2, 3, rng=0), np.ones((4, 1, 2)), np.full((1, 1, 3), 0.5)
+    np.testing.assert_array_equal(gru(x, hx=h0)[1].numpy(), gru(x, h0)[1].numpy())
+    np.testing.assert_array_equal(gru(x, h0=h0)[1].numpy(), gru(x, h0)[1].numpy())
+    assert not np.array_equal(gru(x, hx=h0)[1].numpy(), gru(x)[1].numpy())
+    with pytest.raises(ArgumentError, match=r"GRU\(2, 3\): pass the initial state once"):
+        gru(x, h0=h0, hx=h0)
+
+
 def test_truncated_bptt_refuses_a_bidirectional_layer() -> None:
     with pytest.raises(ArgumentError, match=r"tbptt_chunks: GRU\(2, 3, bidirectional=True\) is bidirectional"):
         next(tbptt_chunks(GRU(2, 3, bidirectional=True, rng=0), np.ones((6, 1, 2)), 3))

@@ -132,9 +132,11 @@ class RNNBase(Module):
         # that `rnn.weight_hh_l0` is a Parameter. It does not exist at run time.
         def __getattr__(self, name: str) -> Parameter: ...
 
-    def forward(self, input: Any, hx: Any = None, lengths: Any = None) -> tuple[Tensor, Any]:
-        """(output, h_n), or (output, (h_n, c_n, ...)) for a kind with several state tensors."""
-        output, final = self._run(input, hx, lengths)
+    def forward(self, input: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None) -> tuple[Tensor, Any]:
+        """(output, h_n), or (output, (h_n, c_n, ...)) for a kind with several state tensors.
+
+        The initial state is `hx` (PyTorch's name) or, as a keyword, `h0`."""
+        output, final = self._run(input, _one_of(self, h0, hx), lengths)
         return output, final[0] if len(final) == 1 else final
 
     # ------------------------------------------------------------ checks
@@ -281,6 +283,13 @@ class RNNBase(Module):
         return f"{self.kind.layer_name}({self.extra_repr()})"
 
 
+def _one_of(owner: RNNBase, h0: Any, hx: Any) -> Any:
+    """The initial state, passed as h0 (our name) or hx (PyTorch's keyword)."""
+    if h0 is not None and hx is not None:
+        raise ArgumentError(f"{owner!r}: pass the initial state once, as h0 or as hx (PyTorch's name), not both")
+    return hx if h0 is None else h0
+
+
 _LAYER_DOC = """
     Shapes (PyTorch's): x is (T, B, D), or (B, T, D) with batch_first=True, or
     unbatched (T, D). output is (T, B, H) (or (B, T, H), or (T, H)): the top
@@ -307,7 +316,7 @@ _LAYER_DOC = """
 class RNN(RNNBase):
     """A multi-layer Elman RNN: for each layer and step, h_t = tanh(x_t W_ih^T + b_ih + h_{t-1} W_hh^T + b_hh).
 
-    `rnn(x, h0=None, lengths=None)` returns (output, h_n). G = 1.
+    `rnn(x, h0=None, lengths=None)` returns (output, h_n); `hx=` (PyTorch's name) works too. G = 1.
     """
 
     __doc__ = (__doc__ or "") + _LAYER_DOC
@@ -324,8 +333,8 @@ class RNN(RNNBase):
         )
         self.nonlinearity = nonlinearity
 
-    def forward(self, input: Any, h0: Any = None, lengths: Any = None) -> tuple[Tensor, Tensor]:
-        output, (h_n,) = self._run(input, h0, lengths)
+    def forward(self, input: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None) -> tuple[Tensor, Tensor]:
+        output, (h_n,) = self._run(input, _one_of(self, h0, hx), lengths)
         return output, h_n
 
 
@@ -347,15 +356,17 @@ class LSTM(RNNBase):
             LSTM_KIND, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng
         )
 
-    def forward(self, input: Any, hx: Any = None, lengths: Any = None) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        output, (h_n, c_n) = self._run(input, hx, lengths)
+    def forward(
+        self, input: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        output, (h_n, c_n) = self._run(input, _one_of(self, h0, hx), lengths)
         return output, (h_n, c_n)
 
 
 class GRU(RNNBase):
     """A multi-layer GRU; each step is `GRUCell`'s equations (gate order r, z, n).
 
-    `gru(x, h0=None, lengths=None)` returns (output, h_n). G = 3.
+    `gru(x, h0=None, lengths=None)` returns (output, h_n); `hx=` (PyTorch's name) works too. G = 3.
     """
 
     __doc__ = (__doc__ or "") + _LAYER_DOC
@@ -370,6 +381,6 @@ class GRU(RNNBase):
             GRU_KIND, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng
         )
 
-    def forward(self, input: Any, h0: Any = None, lengths: Any = None) -> tuple[Tensor, Tensor]:
-        output, (h_n,) = self._run(input, h0, lengths)
+    def forward(self, input: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None) -> tuple[Tensor, Tensor]:
+        output, (h_n,) = self._run(input, _one_of(self, h0, hx), lengths)
         return output, h_n
