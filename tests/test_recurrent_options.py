@@ -158,6 +158,16 @@ def test_dropout_between_layers_is_a_fixed_seed_mask_in_training_and_off_in_eval
     np.testing.assert_allclose(evaluated.numpy(), plain.numpy(), rtol=1e-12, atol=1e-14)
 
 
+def test_the_backward_direction_is_recorded_under_its_own_scope() -> None:
+    from tinygrad_rnn.core import engine
+
+    tags: list[dict[str, Any]] = []
+    with engine._observing(forward=lambda node, out: tags.append(dict(node.tags))):
+        GRU(2, 3, bidirectional=True, rng=0)(np.ones((3, 1, 2)))
+    stepped = {(t["module"], t["step"]) for t in tags if "step" in t}
+    assert stepped == {(module, t) for module in ("gru.l0", "gru.l0_reverse") for t in range(3)}
+
+
 def test_the_initial_state_may_be_passed_as_pytorchs_hx() -> None:
     gru, x, h0 = GRU(2, 3, rng=0), np.ones((4, 1, 2)), np.full((1, 1, 3), 0.5)
     np.testing.assert_array_equal(gru(x, hx=h0)[1].numpy(), gru(x, h0)[1].numpy())

@@ -218,7 +218,7 @@ class RNNBase(Module):
         for k in range(self.num_layers):
             outputs = []
             for direction, suffix in enumerate(self._suffixes(k)):
-                module = f"{name}.l{k}{suffix[len(f'_l{k}') :]}"
+                module = f"{name}.{suffix[1:]}"  # "gru.l0", "gru.l0_reverse"
                 w = weights(self, suffix)
                 with scope(module=module):
                     inputs = self.kind.project(layer_input, w).unbind(0)
