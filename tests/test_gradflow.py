@@ -31,9 +31,10 @@ from tinygrad_rnn.inspect.gradflow import (
     spectral_radius,
 )
 from tinygrad_rnn.inspect.health import check_gradients
+from tinygrad_rnn.nn.kinds import CELL_KINDS
 from tinygrad_rnn.nn.layers import Linear
 from tinygrad_rnn.nn.module import Module, Parameter
-from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN
+from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, RNNBase
 
 T, B, D, H = 6, 2, 3, 4
 
@@ -65,10 +66,12 @@ class WithLengths(Module):
         return out, state
 
 
+def _layer_of(kind: str) -> Callable[[], Module]:
+    return lambda: RNNBase(kind, D, H, rng=0)
+
+
 LAYERS: dict[str, Callable[[], Module]] = {
-    "rnn": lambda: RNN(D, H, rng=0),
-    "lstm": lambda: LSTM(D, H, rng=0),
-    "gru": lambda: GRU(D, H, rng=0),
+    **{kind: _layer_of(kind) for kind in CELL_KINDS},  # every registered cell kind
     "rnn-2-layers": lambda: RNN(D, H, num_layers=2, rng=0),
     "lstm-2-layers": lambda: LSTM(D, H, num_layers=2, rng=0),
     "gru-2-layers": lambda: GRU(D, H, num_layers=2, rng=0),
@@ -126,7 +129,7 @@ def test_a_use_outside_the_steps_is_its_own_term() -> None:
     assert report.term_sum_error("weight_hh_l0") <= 1e-12
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", list(CELL_KINDS))
 def test_grad_norms_equal_tg_grad_on_the_hidden_states(name: str) -> None:
     layer, head = LAYERS[name](), Linear(H, 2, rng=1)
     x, loss_fn = _inputs(), _readout_loss(head)
