@@ -14,7 +14,7 @@ The package tree is the architecture; read it in this order:
 docs/index.md gives the same order, file by file.
 """
 
-from . import checks, core, inspect, io, nn, optim
+from . import checks, core, func, inspect, io, nn, optim
 from .checks import reference
 from .checks.gradcheck import gradcheck, gradgradcheck
 from .core.engine import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
@@ -54,6 +54,7 @@ __all__ = [
     "core",
     "data",
     "enable_grad",
+    "func",
     "grad",
     "gradcheck",
     "gradgradcheck",
