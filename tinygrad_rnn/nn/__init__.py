@@ -5,10 +5,11 @@ an RNN is a Python for-loop over a cell and BPTT is the engine's ordinary
 backward. functional.py holds the losses, utils.py the gradient clipping.
 """
 
-from . import functional, init, utils
+from . import functional, init, through_time, utils
 from .layers import Linear
 from .module import Module, ModuleList, Parameter
 from .recurrent import GRU, LSTM, RNN, Chunk, GRUCell, LSTMCell, RNNCell, detach_state, pad_sequence, tbptt_chunks
+from .through_time import checkpointed, rtrl
 
 __all__ = [
     "GRU",
@@ -22,10 +23,13 @@ __all__ = [
     "ModuleList",
     "Parameter",
     "RNNCell",
+    "checkpointed",
     "detach_state",
     "functional",
     "init",
     "pad_sequence",
+    "rtrl",
     "tbptt_chunks",
+    "through_time",
     "utils",
 ]
