@@ -161,3 +161,20 @@ def test_rtrl_and_checkpointed_reject_bad_arguments() -> None:
         rtrl(cell, np.ones(2), lambda t, h: h.sum())
     with pytest.raises(tg.ArgumentError, match="every must be at least 1"):
         checkpointed(tg.nn.RNN(2, 2, rng=0), np.ones((3, 2)), every=0)
+
+
+@pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
+def test_checkpointed_bptt_with_a_loss_per_piece(kind: type) -> None:
+    layer = kind(2, 3, rng=0)
+    rng = np.random.default_rng(0)
+    x, target = rng.normal(size=(7, 2, 2)), rng.normal(size=(7, 2, 3))
+
+    def loss_fn(start: int, output: tg.Tensor) -> tg.Tensor:
+        return ((output - target[start : start + output.shape[0]]) ** 2).sum()
+
+    loss, _ = checkpointed(layer, x, every=3, loss_fn=loss_fn)
+    output, _ = layer(x)
+    expected = loss_fn(0, output)
+    np.testing.assert_allclose(loss.data, expected.data, rtol=1e-13)
+    for a, b in zip(tg.grad(loss, list(layer.parameters())), tg.grad(expected, list(layer.parameters())), strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-13)

@@ -32,13 +32,25 @@ from ..core.tensor import Tensor, concatenate
 from .module import Module
 
 
-def checkpointed(layer: Module, input: Any, hx: Any = None, every: int = 1) -> tuple[Tensor, Any]:
-    """layer(input, hx), with the graph kept only at every `every`-th step: checkpointed BPTT.
+def checkpointed(
+    layer: Module,
+    input: Any,
+    hx: Any = None,
+    every: int = 1,
+    loss_fn: Callable[[int, Tensor], Tensor] | None = None,
+) -> tuple[Tensor, Any]:
+    """layer(input, hx), with the graph kept only every `every` steps: checkpointed BPTT.
 
-    `layer` is called as `layer(x, state) -> (output, state)` (RNN, GRU, LSTM),
-    on `every` steps at a time, each call inside `tg.checkpoint`; the outputs
-    are joined along time. Time is axis 0 (axis 1 for a batched input with
-    `layer.batch_first`). k ≈ sqrt(T) makes the memory O(sqrt(T)).
+    `layer` is called as `layer(x, state) -> (output, state)` (RNN, GRU, LSTM)
+    on `every` steps at a time, each call inside `tg.checkpoint`, and the
+    outputs are joined along time: returns (output, final state). Time is axis
+    0 (axis 1 for a batched input with `layer.batch_first`). k ≈ sqrt(T) keeps
+    O(sqrt(T)) of the activations.
+
+    The joined output is itself O(T). With `loss_fn(start, output_piece) -> loss`,
+    each piece's loss is computed inside its checkpoint (and recomputed with it),
+    and the result is (sum of the pieces' losses, final state): then only the
+    states between pieces are kept.
 
     >>> import tinygrad_rnn as tg
     >>> rnn = tg.nn.RNN(2, 3, rng=0)
@@ -55,16 +67,23 @@ def checkpointed(layer: Module, input: Any, hx: Any = None, every: int = 1) -> t
     time_axis = 1 if getattr(layer, "batch_first", False) and x.ndim == 3 else 0
     steps = x.shape[time_axis]
     state = hx
-    outputs = []
+    results = []
     for start in range(0, steps, every):
         index = (slice(None), slice(start, start + every)) if time_axis == 1 else slice(start, start + every)
-        piece = x[index]
-        if state is None:
-            output, state = checkpoint(layer, piece)
-        else:  # the state goes in as separate tensors, so that each gets its gradient
-            output, state = checkpoint(lambda p, *s: layer(p, s if len(s) > 1 else s[0]), piece, *_flat(state))
-        outputs.append(output)
-    return concatenate(outputs, axis=time_axis), state
+
+        def piece(x_piece: Any, *state: Tensor, start: int = start) -> tuple[Tensor, Any]:
+            output, new_state = layer(x_piece, (state if len(state) > 1 else state[0]) if state else None)
+            return (output if loss_fn is None else loss_fn(start, output)), new_state
+
+        # The state goes in as separate tensors, so that each gets its gradient.
+        result, state = checkpoint(piece, x[index], *(() if state is None else _flat(state)))
+        results.append(result)
+    if loss_fn is not None:
+        total = results[0]
+        for loss in results[1:]:
+            total = total + loss
+        return total, state
+    return concatenate(results, axis=time_axis), state
 
 
 def _flat(state: Any) -> tuple[Tensor, ...]:
