@@ -73,11 +73,11 @@ def push_tangents(
         count = t.shape[0]
         known[x] = t if t.dtype == x.dtype else t.astype(x.dtype)
     assert count is not None, "jvp needs at least one input"
-    seeded = {x._node for x in inputs if x._node is not None}
+    seeded = {x.grad_fn for x in inputs if x.grad_fn is not None}
     with enable_grad() if create_graph else no_grad():
-        for tensor in topological_order(outputs, stop_at_freed=True):
+        for tensor in topological_order(outputs):  # raises if backward() already freed part of the graph
             node = tensor.grad_fn
-            if node in seeded or node.parents is None:
+            if node in seeded:
                 continue
             ins = [known.get(p) if isinstance(p, Tensor) else None for p in node.parents]
             if all(t is None for t in ins):
@@ -117,7 +117,7 @@ def _call_jvp(
     if rule is None:
         raise GradientError(
             f"forward mode: {type(node).__name__} defines no jvp(ctx, *tangents), so no tangent can pass "
-            f"through {node.name}; add one beside its backward (docs/custom-ops.md shows how)"
+            f"through {node.name}; add one beside its backward (docs/two-modes.md shows how)"
         )
     wrap = not create_graph and not node.backward_on_arrays  # a user's rule written with Tensor methods
     if wrap:
