@@ -178,3 +178,30 @@ def test_checkpointed_bptt_with_a_loss_per_piece(kind: type) -> None:
     np.testing.assert_allclose(loss.data, expected.data, rtol=1e-13)
     for a, b in zip(tg.grad(loss, list(layer.parameters())), tg.grad(expected, list(layer.parameters())), strict=True):
         np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
+def test_backward_fills_grad_through_checkpoints(kind: type) -> None:
+    layer = kind(2, 3, num_layers=2, rng=0)
+    x = np.random.default_rng(0).normal(size=(5, 2, 2))
+    output, _ = layer(x)
+    expected = tg.grad((output**2).sum(), list(layer.parameters()))
+    output, _ = checkpointed(layer, x, every=2)
+    (output**2).sum().backward()
+    for p, e in zip(layer.parameters(), expected, strict=True):
+        g = p.grad.data if isinstance(p.grad, tg.Tensor) else p.grad
+        np.testing.assert_allclose(g, e.data, rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
+def test_forward_and_reverse_jacobians_of_a_layer_agree(kind: type) -> None:
+    layer = kind(2, 3, num_layers=2, rng=0)
+
+    def final_state(x: tg.Tensor) -> tg.Tensor:
+        _, state = layer(x)
+        return state[0] if isinstance(state, tuple) else state
+
+    x = tg.Tensor(np.random.default_rng(0).normal(size=(4, 1, 2)))
+    forward, reverse = tg.func.jacfwd(final_state)(x), tg.func.jacrev(final_state)(x)
+    assert forward.shape == (2, 1, 3, 4, 1, 2)
+    np.testing.assert_allclose(forward.data, reverse.data, rtol=1e-12, atol=1e-14)
