@@ -150,3 +150,27 @@ def test_a_jvp_returning_the_wrong_shape_is_named() -> None:
     x = tg.Tensor([1.0, 2.0], requires_grad=True)
     with pytest.raises(tg.GradientError, match=r"_WrongShape.jvp returned a tangent of shape \(\)"):
         push_tangents([_WrongShape.apply(x)], [x], [np.ones((1, 2))])
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        (np.array([0, 1, 1]), slice(None), np.array([1, 2, 0])),  # arrays apart: numpy puts their axis first
+        (0, slice(None), np.array([[3, 1], [0, 0]])),  # an int beside an array counts as an array index
+        (slice(None), np.array([2, 0]), np.array([1, 1])),  # arrays together: their axis stays in place
+    ],
+)
+def test_getitem_and_scatteradd_tangents_with_any_advanced_index(index: Any) -> None:
+    from tinygrad_rnn.core import ops
+
+    rng = np.random.default_rng(0)
+    x = tg.Tensor(rng.normal(size=(2, 3, 4)), requires_grad=True)
+    directions = rng.normal(size=(3, 2, 3, 4))
+    (dy,) = push_tangents([x[index]], [x], [directions])
+    np.testing.assert_array_equal(dy.data, np.stack([d[index] for d in directions]))
+    picked = tg.Tensor(rng.normal(size=x.data[index].shape), requires_grad=True)
+    scattered = ops.ScatterAdd.apply(picked, shape=(2, 3, 4), index=index)
+    moves = rng.normal(size=(3, *picked.shape))
+    (ds,) = push_tangents([scattered], [picked], [moves])
+    expected = [ops.ScatterAdd.apply(m, shape=(2, 3, 4), index=index) for m in moves]
+    np.testing.assert_array_equal(ds.data, np.stack(expected))
