@@ -14,9 +14,10 @@ The package tree is the architecture; read it in this order:
 docs/index.md gives the same order, file by file.
 """
 
-from . import checks, core, inspect, io, nn, optim
+from . import checks, core, func, inspect, io, nn, optim
 from .checks import reference
 from .checks.gradcheck import gradcheck, gradgradcheck
+from .core.checkpoint import checkpoint
 from .core.engine import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .core.errors import (
     AnomalyError,
@@ -71,6 +72,7 @@ __all__ = [
     "ValuesIndices",
     "arange",
     "cat",
+    "checkpoint",
     "checks",
     "concatenate",
     "core",
@@ -80,6 +82,7 @@ __all__ = [
     "eye",
     "full",
     "full_like",
+    "func",
     "grad",
     "gradcheck",
     "gradgradcheck",

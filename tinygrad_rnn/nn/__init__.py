@@ -8,7 +8,7 @@ the losses and activations as functions (loss.py and activation.py as modules,
 for Sequential), utils.py the gradient clipping.
 """
 
-from . import functional, init, utils
+from . import functional, init, through_time, utils
 from .activation import Dropout, Identity, LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .cells import GRUCell, LSTMCell, RNNCell, RNNCellBase
 from .kinds import CELL_KINDS, CellKind
@@ -17,6 +17,7 @@ from .loss import BCEWithLogitsLoss, CrossEntropyLoss, L1Loss, MSELoss, NLLLoss
 from .module import Module, ModuleDict, ModuleList, Parameter, RemovableHandle, Sequential
 from .recurrent import GRU, LSTM, RNN, RNNBase
 from .sequence import Chunk, detach_state, pad_sequence, tbptt_chunks
+from .through_time import checkpointed, rtrl
 
 __all__ = [
     "CELL_KINDS",
@@ -50,10 +51,13 @@ __all__ = [
     "Sigmoid",
     "Softmax",
     "Tanh",
+    "checkpointed",
     "detach_state",
     "functional",
     "init",
     "pad_sequence",
+    "rtrl",
     "tbptt_chunks",
+    "through_time",
     "utils",
 ]
