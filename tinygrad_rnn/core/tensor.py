@@ -6,23 +6,23 @@ produced it; following `_node.parents` from a loss walks the whole recorded
 graph (the tape). Every operator below is a one-line call into `ops.py`, where
 each primitive keeps its forward and its VJP side by side.
 
-`.grad` is an ndarray after a plain `backward()`, and a Tensor after
-`backward(create_graph=True)` (so that it can be differentiated again).
+`.grad` is a Tensor, as in PyTorch: a plain one after `backward()`, and one
+that carries its own graph after `backward(create_graph=True)` (so that it can
+be differentiated again).
 """
 
 from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from . import engine, ops
 from .errors import DTypeError, GradientError, ShapeError, fmt_shape
+from .function import Function
 from .shapes import normalize_axes
-
-if TYPE_CHECKING:
-    from .engine import Function
 
 
 class Tensor:
@@ -32,14 +32,14 @@ class Tensor:
     >>> y = (x * x).sum()
     >>> y.backward()
     >>> x.grad
-    array([2., 4.])
+    Tensor([2., 4.])
     """
 
     __slots__ = ("__weakref__", "_hooks", "_node", "_retains_grad", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping elementwise
 
     data: np.ndarray
-    grad: Any  # np.ndarray | Tensor | None, see the module docstring
+    grad: Tensor | None  # see the module docstring
     _node: Function | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -144,7 +144,12 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark a leaf as a variable to differentiate with respect to (in place; returns self)."""
-        if requires_grad and self.dtype.kind not in "fc":
+        if requires_grad and self.dtype.kind == "c":
+            raise DTypeError(
+                f"requires_grad: complex tensors (dtype {self.dtype}) cannot require gradients here; "
+                "differentiate the real and imaginary parts as two real tensors"
+            )
+        if requires_grad and self.dtype.kind != "f":
             raise DTypeError(
                 f"requires_grad: only floating-point tensors can require gradients, got dtype {self.dtype}; "
                 "convert first, e.g. Tensor(data, dtype=np.float64)"
@@ -165,18 +170,17 @@ class Tensor:
         self._retains_grad = True
         return self
 
-    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call `hook(grad)` when this tensor's gradient is computed; a returned Tensor replaces it.
 
-        Returns a function that removes the hook.
+        Returns a handle whose `.remove()` takes the hook off again, as PyTorch's does.
         """
         if not self.requires_grad:
             raise GradientError("register_hook: the tensor does not require grad")
         if self._hooks is None:
             self._hooks = []
-        hooks = self._hooks
-        hooks.append(hook)
-        return lambda: hooks.remove(hook)
+        self._hooks.append(hook)
+        return RemovableHandle(self._hooks, hook)
 
     def _run_hooks(self, grad: Tensor) -> Tensor:
         for hook in self._hooks or ():
@@ -194,17 +198,18 @@ class Tensor:
                 grad = replaced
         return grad
 
-    def _accumulate_grad(self, grad: Tensor, create_graph: bool) -> None:
-        if create_graph:
-            previous = self.grad
-            if isinstance(previous, np.ndarray):
-                previous = Tensor(previous)
-            self.grad = grad if previous is None else previous + grad
-        elif self.grad is None:
-            self.grad = np.array(grad.data, copy=True)  # own it: grads may be views or broadcasts
+    def _accumulate_grad(self, grad: Tensor) -> None:
+        """`.grad` += grad, as PyTorch accumulates across backward() calls.
+
+        A gradient with a graph (create_graph=True) is kept as it is, and sums of
+        such are recorded; a plain one is copied first, since the backward pass
+        may hand one array to several tensors."""
+        if self.grad is not None:
+            self.grad = self.grad + grad
+        elif grad.requires_grad:
+            self.grad = grad
         else:
-            previous = self.grad.data if isinstance(self.grad, Tensor) else self.grad
-            self.grad = previous + grad.data
+            self.grad = Tensor._make(np.array(grad.data, copy=True), None)
 
     def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Add d(self)/d(leaf) into `.grad` of every leaf that requires grad, as PyTorch does.
@@ -218,11 +223,19 @@ class Tensor:
         )
         for leaf, g in leaf_grads.items():
             if leaf._node is None and leaf.requires_grad:
-                leaf._accumulate_grad(g, create_graph)
+                leaf._accumulate_grad(g)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
         self.grad = None
+
+    def zero_(self) -> Tensor:
+        """Fill with zeros in place and return self (`p.grad.zero_()`); like `-=`, only under no_grad
+        for a tensor that requires grad. The array is replaced, so recorded graphs keep their values."""
+        if self.requires_grad and engine.is_grad_enabled():
+            raise GradientError("zero_: a tensor that requires grad can be zeroed only under `with tg.no_grad():`")
+        self.data = np.zeros_like(self.data)
+        return self
 
     # ------------------------------------------------------------ conversion
 
@@ -488,6 +501,11 @@ class Tensor:
 # ------------------------------------------------------------ functions over several tensors
 
 
+def as_tensor(value: Any) -> Tensor:
+    """`value` itself if it is a Tensor, else a new Tensor made from it."""
+    return value if isinstance(value, Tensor) else Tensor(value)
+
+
 def _tensors(op: str, tensors: Sequence[Any]) -> list[Tensor]:
     items = list(tensors)
     if not items:
@@ -555,5 +573,17 @@ def ones(*shape: Any, dtype: Any = np.float64, requires_grad: bool = False) -> T
     return Tensor(np.ones(target, dtype=dtype), requires_grad=requires_grad)
 
 
-# tensor.py and ops.py/engine.py need each other; importing here, after Tensor exists, breaks the cycle.
-from . import engine, ops  # noqa: E402
+class RemovableHandle:
+    """What `register_hook` returns: `.remove()` takes the hook off (again is harmless), as in PyTorch."""
+
+    __slots__ = ("_hook", "_hooks")
+
+    def __init__(self, hooks: list[Any], hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+Function.tensor_class = Tensor  # function.py makes Tensors without importing this module: see its docstring

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..core.engine import scope
 from ..core.errors import ArgumentError, DTypeError, ShapeError, fmt_shape
-from ..core.tensor import Tensor, concatenate, stack, where
+from ..core.tensor import Tensor, as_tensor, concatenate, stack, where
 from .functional import linear
 from .init import RNG, default_uniform_, make_rng
 from .module import Module, Parameter, as_input
@@ -119,10 +119,6 @@ def _gru_step(xw: Tensor, state: State, w: _Weights) -> State:
 
 
 # ---------------------------------------------------------------- shared checks
-
-
-def _as_tensor(value: Any) -> Tensor:
-    return value if isinstance(value, Tensor) else Tensor(value)
 
 
 def _check_nonlinearity(owner: str, nonlinearity: str) -> str:
@@ -599,7 +595,7 @@ def pad_sequence(
     >>> padded.numpy()[:, 1, 0].tolist()
     [1.0, 0.0, 0.0]
     """
-    tensors = [_as_tensor(s) for s in sequences]
+    tensors = [as_tensor(s) for s in sequences]
     if not tensors:
         raise ShapeError("pad_sequence: needs at least one sequence")
     for i, t in enumerate(tensors):
