@@ -986,3 +986,16 @@ def test_observe_is_a_public_hook_that_unsubscribes_on_the_way_out() -> None:
         raise RuntimeError
     assert seen == [("sum", (Tensor, Tensor)), ("mul", (Tensor, Tensor, type(None)))]
     assert engine.backward_observers == []
+
+
+def test_a_numpy_operand_saved_for_backward_is_read_only_until_the_graph_is_released() -> None:
+    w = leaf(1.0, 2.0)
+    scale = np.array([3.0, 4.0])
+    y = (w * scale).sum()  # Mul keeps `scale` itself, without a copy
+    with pytest.raises(ValueError, match="read-only"):
+        scale[0] = 100.0
+    del y  # dropped without backward: the node is collected and the array is writable again
+    gc.collect()
+    scale[0] = 100.0
+    (w * scale).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [100.0, 4.0])
