@@ -198,3 +198,56 @@ def test_a_product_sum_is_a_value_plus_makes_new_and_plus_equals_adds_in_place()
     total += ProductSum(left, right)
     np.testing.assert_array_equal(held, snapshot)
     np.testing.assert_allclose(np.asarray(total), 2 * first + dense, rtol=1e-14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["plus", "radd", "iadd", "look"]), st.booleans(), st.integers(0, 3)),
+        min_size=1,
+        max_size=8,
+    ),
+    flush=st.integers(1, 6),
+)
+def test_product_sums_behave_as_values_under_any_mix_of_operations(
+    steps: list[tuple[str, bool, int]], flush: int
+) -> None:
+    # Against a dense mirror: `+` and `ndarray +` leave their operands alone, `+=` adds in place,
+    # and an array handed out by np.asarray never changes afterwards.
+    saved = products.ROWS_PER_FLUSH
+    products.ROWS_PER_FLUSH = flush
+    try:
+        _mix_of_operations(steps)
+    finally:
+        products.ROWS_PER_FLUSH = saved
+
+
+def _mix_of_operations(steps: list[tuple[str, bool, int]]) -> None:
+    flush = products.ROWS_PER_FLUSH
+    rng = np.random.default_rng(len(steps) * 10 + flush)
+    left, right = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    total, mirror = ProductSum(left, right), left.T @ right
+    handed_out: list[tuple[np.ndarray, np.ndarray]] = []
+    for op, as_product, rows in steps:
+        a, b = rng.standard_normal((rows, 3)), rng.standard_normal((rows, 4))
+        term: object = ProductSum(a, b) if as_product else rng.standard_normal((3, 4))
+        term_value = a.T @ b if as_product else np.array(term, copy=True)
+        before = np.array(total, copy=True)
+        if op == "plus":
+            new = total + term
+            np.testing.assert_allclose(np.asarray(total), before, rtol=1e-12, atol=1e-12)
+            total = new
+        elif op == "radd" and not as_product:
+            assert isinstance(term, np.ndarray)
+            total = term + total
+            np.testing.assert_array_equal(term, term_value)  # the array operand is not written
+        else:
+            total += term
+        mirror = mirror + term_value
+        if op == "look":
+            value = np.asarray(total)
+            handed_out.append((value, value.copy()))
+        assert type(total) is ProductSum
+    np.testing.assert_allclose(np.asarray(total), mirror, rtol=1e-12, atol=1e-12)
+    for value, copy in handed_out:
+        np.testing.assert_array_equal(value, copy)
