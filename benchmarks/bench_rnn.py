@@ -111,9 +111,10 @@ class EngineStep:
 
     def grads(self) -> dict[str, np.ndarray]:
         suffix = "_l0" if self.hoisted else ""
-        out = {name: getattr(self.rnn, name + suffix).grad for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+        out = {name: getattr(self.rnn, name + suffix).grad for name in names}
         out["weight_out"], out["bias_out"], out["x"] = self.readout.weight.grad, self.readout.bias.grad, self.x.grad
-        return out
+        return {name: np.asarray(g) for name, g in out.items()}
 
 
 class ReferenceStep:

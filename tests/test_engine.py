@@ -212,7 +212,7 @@ def test_k_backward_calls_add_k_gradients(k: int, values: list[float]) -> None:
 def test_grad_is_an_owned_array_not_a_view_of_a_broadcast() -> None:
     x = Tensor(np.ones((1, 3)), requires_grad=True)
     (x + np.zeros((4, 3))).sum().backward()
-    assert x.grad.flags.writeable and x.grad.flags.owndata
+    assert x.grad.data.flags.writeable and x.grad.data.flags.owndata
     np.testing.assert_array_equal(x.grad, [[4.0, 4.0, 4.0]])
 
 
@@ -596,10 +596,10 @@ def test_hook_observes_the_gradient_once_accumulated() -> None:
 def test_hook_can_replace_the_gradient_and_can_be_removed() -> None:
     x = leaf(1.0, 2.0)
     h = x * 3.0
-    remove = h.register_hook(lambda g: g * 0.0)
+    handle = h.register_hook(lambda g: g * 0.0)
     h.sum().backward()
     np.testing.assert_array_equal(x.grad, [0.0, 0.0])
-    remove()
+    handle.remove()
     x.zero_grad()
     (x * 3.0).sum().backward()
     np.testing.assert_array_equal(x.grad, [3.0, 3.0])
@@ -869,3 +869,133 @@ def test_in_place_operators_update_under_no_grad_and_refuse_to_go_unrecorded() -
         w -= 1.0
     with tg.no_grad(), pytest.raises(tg.ShapeError, match=r"\+=: cannot update a tensor of shape \(2,\)"):
         w += np.ones(3)
+
+
+# ---------------------------------------------------------------- what users see: .grad, hooks, errors (issues 12, 14)
+
+
+def test_grad_is_a_tensor_after_a_plain_backward_and_zero_works() -> None:
+    x = leaf(1.0, 2.0)
+    (x * x).sum().backward()
+    assert isinstance(x.grad, Tensor) and x.grad.grad_fn is None and not x.grad.requires_grad
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    assert x.grad.zero_() is x.grad
+    np.testing.assert_array_equal(x.grad.numpy(), [0.0, 0.0])
+    (x * x).sum().backward()  # accumulates onto the zeroed gradient, as in PyTorch
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+
+
+def test_zero_on_a_tensor_that_requires_grad_needs_no_grad() -> None:
+    x = leaf(1.0, 2.0)
+    with pytest.raises(GradientError, match=r"zero_: .*no_grad"):
+        x.zero_()
+    with tg.no_grad():
+        x.zero_()
+    np.testing.assert_array_equal(x.data, [0.0, 0.0])
+
+
+def test_leaves_sharing_one_gradient_array_get_their_own_grad() -> None:
+    a, b = leaf(1.0, 2.0), leaf(3.0, 4.0)
+    (a + b).sum().backward()  # Add hands the same array to both inputs
+    with tg.no_grad():
+        a.grad.zero_()
+    np.testing.assert_array_equal(b.grad.numpy(), [1.0, 1.0])
+
+
+def test_register_hook_returns_a_handle_whose_remove_takes_the_hook_off() -> None:
+    x = leaf(1.0, 2.0)
+    calls: list[int] = []
+    handle = x.register_hook(lambda g: calls.append(1))
+    (x * 2.0).sum().backward()
+    handle.remove()
+    handle.remove()  # a second remove is harmless, as in PyTorch
+    (x * 2.0).sum().backward()
+    assert calls == [1]
+
+
+def test_saved_tensors_without_save_for_backward_names_the_function() -> None:
+    class NoSave(tg.Function):
+        def forward(ctx, x: np.ndarray) -> np.ndarray:
+            return x * 2.0
+
+        def backward(ctx, grad_out: Tensor) -> Tensor:
+            (_x,) = ctx.saved_tensors
+            return grad_out * 2.0
+
+    y = NoSave.apply(leaf(1.0))
+    with pytest.raises(GradientError, match=r"NoSave\.backward reads ctx\.saved_tensors.*save_for_backward"):
+        y.sum().backward()
+
+
+@pytest.mark.parametrize(
+    "bad", [1j, np.array([1j]), "one", np.array([None])], ids=["complex", "complex-array", "str", "none"]
+)
+def test_grad_outputs_that_are_not_real_numbers_are_refused(bad: Any) -> None:
+    x = leaf(1.0)
+    with pytest.raises(DTypeError, match="grad: grad_outputs must hold real numbers"):
+        tg.grad(x * 2.0, x, grad_outputs=bad)
+
+
+def test_complex_tensors_cannot_require_grad() -> None:
+    with pytest.raises(DTypeError, match=r"requires_grad: complex tensors .*complex128"):
+        Tensor(np.array([1 + 2j]), requires_grad=True)
+    x = leaf(1.0, 2.0)
+    with pytest.raises(DTypeError, match=r"cast: .*complex128.*cannot be differentiated"):
+        x.astype(np.complex128)
+    with tg.no_grad():  # nothing recorded: a complex result is fine
+        assert x.astype(np.complex128).dtype == np.complex128
+
+
+def test_a_write_into_a_saved_constant_leaf_is_refused_until_backward() -> None:
+    # Issue 14's example: x does not require grad, but Mul saved its array for w's gradient.
+    x = Tensor([3.0, 4.0])
+    w = leaf(1.0, 2.0)
+    y = (w * x).sum()
+    with pytest.raises(ValueError, match="read-only"):
+        x.numpy()[0] = 100.0
+    y.backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [3.0, 4.0])
+    x.numpy()[0] = 100.0  # the graph is released: writable again
+
+
+def test_the_engine_modules_import_tensor_only_for_annotations() -> None:
+    # The import circle engine <-> tensor <-> ops is gone: only tensor.py imports the others at run time.
+    import ast
+    from pathlib import Path
+
+    core = Path(tg.__file__).parent / "core"
+    for name in ("mode.py", "function.py", "backward.py", "engine.py", "ops.py", "products.py"):
+        tree = ast.parse((core / name).read_text())
+        for stmt in tree.body:  # top level only: `if TYPE_CHECKING:` blocks are not run
+            if isinstance(stmt, ast.ImportFrom):
+                assert stmt.module not in ("tensor",), f"{name} imports tensor.py at run time"
+
+
+def test_observe_is_a_public_hook_that_unsubscribes_on_the_way_out() -> None:
+    from tinygrad_rnn.core import engine
+
+    x = leaf(1.0, 2.0)
+    seen: list[tuple[str, tuple[type, ...]]] = []
+    with (
+        pytest.raises(RuntimeError),
+        engine.observe(
+            backward=lambda node, outs, ins: seen.append((node.name, tuple(type(g) for g in (*outs, *ins))))
+        ),
+    ):
+        (x * 3.0).sum().backward()
+        raise RuntimeError
+    assert seen == [("sum", (Tensor, Tensor)), ("mul", (Tensor, Tensor, type(None)))]
+    assert engine.backward_observers == []
+
+
+def test_a_numpy_operand_saved_for_backward_is_read_only_until_the_graph_is_released() -> None:
+    w = leaf(1.0, 2.0)
+    scale = np.array([3.0, 4.0])
+    y = (w * scale).sum()  # Mul keeps `scale` itself, without a copy
+    with pytest.raises(ValueError, match="read-only"):
+        scale[0] = 100.0
+    del y  # dropped without backward: the node is collected and the array is writable again
+    gc.collect()
+    scale[0] = 100.0
+    (w * scale).sum().backward()
+    np.testing.assert_array_equal(w.grad.numpy(), [100.0, 4.0])

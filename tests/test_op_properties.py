@@ -115,7 +115,7 @@ def test_gradients_have_input_shapes_and_dtypes(spec: OpSpec, data: st.DataObjec
     if len(outs) == 1:
         outs[0].backward(seeds[0])
         for x in xs:
-            assert isinstance(x.grad, np.ndarray) and x.grad.shape == x.shape and x.grad.dtype == x.dtype
+            assert isinstance(x.grad, Tensor) and x.grad.shape == x.shape and x.grad.dtype == x.dtype
 
 
 @by_op

@@ -179,7 +179,7 @@ def test_an_output_no_gradient_reached_arrives_as_zeros_of_the_mode_s_kind(
 def test_apply_on_plain_arrays_is_just_forward_and_records_nothing() -> None:
     recorded: list[Function] = []
     a = np.array([0.5, -1.0])
-    with engine._observing(forward=lambda node, out: recorded.append(node)):
+    with engine.observe(forward=lambda node, out: recorded.append(node)):
         y = ops.Exp.apply(a)
         pair = SplitInTwo.apply(a)
         z = ops.MatMul.apply(np.ones((2, 3)), np.ones((3, 2)), a)
@@ -193,7 +193,7 @@ def test_apply_on_plain_arrays_is_just_forward_and_records_nothing() -> None:
 def test_apply_with_any_tensor_argument_returns_tensors() -> None:
     recorded: list[Function] = []
     a = np.array([0.5, -1.0])
-    with engine._observing(forward=lambda node, out: recorded.append(node)):
+    with engine.observe(forward=lambda node, out: recorded.append(node)):
         constant = ops.Mul.apply(a, Tensor([2.0, 2.0]))  # no input requires grad: a Tensor, no node
         x = Tensor([1.0, 3.0], requires_grad=True)
         product = ops.Mul.apply(a, x)
@@ -283,11 +283,11 @@ def test_leaf_grads_are_owned_writable_and_share_no_memory() -> None:
     h.backward(seed)
     grads = [a.grad, b.grad, h.grad]
     for g in grads:
-        assert type(g) is np.ndarray and g.flags.writeable
-        assert not np.shares_memory(g, seed.data)
+        assert isinstance(g, Tensor) and g.data.flags.writeable
+        assert not np.shares_memory(g.data, seed.data)
     for i, g in enumerate(grads):
         for other in grads[i + 1 :]:
-            assert not np.shares_memory(g, other)
+            assert not np.shares_memory(g.data, other.data)
     a.grad += 1.0  # an optimizer may update its own .grad in place
     np.testing.assert_array_equal(b.grad, seed.data)
 
@@ -343,12 +343,12 @@ def test_a_hook_gets_a_tensor_whose_values_stay_put_and_its_returned_tensor_repl
     np.testing.assert_array_equal(a.grad, np.full(3, 8.0))
 
 
-def test_retain_grad_on_a_non_leaf_gives_an_owned_ndarray() -> None:
+def test_retain_grad_on_a_non_leaf_gives_a_tensor_over_an_owned_array() -> None:
     x = leaf((3,))
     h = x * 2.0
     h.retain_grad()
     (h * h + h).sum().backward()
-    assert type(h.grad) is np.ndarray and h.grad.flags.writeable and h.grad.flags.owndata
+    assert isinstance(h.grad, Tensor) and h.grad.data.flags.writeable and h.grad.data.flags.owndata
     np.testing.assert_allclose(h.grad, 2 * h.data + 1, rtol=1e-15)
 
 
@@ -356,7 +356,7 @@ def test_backward_observers_get_tensors_in_a_plain_pass() -> None:
     seen: list[tuple[str, tuple[Any, ...], tuple[Any, ...]]] = []
     x, w = leaf((2, 3)), leaf((3, 3))
     loss = (x @ w).tanh().sum()
-    with engine._observing(backward=lambda node, outs, ins: seen.append((node.name, outs, ins))):
+    with engine.observe(backward=lambda node, outs, ins: seen.append((node.name, outs, ins))):
         loss.backward()
     assert [name for name, _, _ in seen] == ["sum", "tanh", "matmul"]
     for _, outs, ins in seen:
@@ -436,7 +436,7 @@ def test_intermediates_and_grads_are_never_frozen() -> None:
     loss = (h * h).sum()  # mul saved h's array, but h is not a leaf
     assert h.data.flags.writeable
     loss.backward()
-    assert w.grad.flags.writeable
+    assert w.grad.data.flags.writeable
 
 
 # ---------------------------------------------------------------- matmul with an addend (gemm's C)

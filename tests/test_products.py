@@ -92,9 +92,9 @@ def test_an_array_added_to_a_product_sum_is_copied_not_written() -> None:
     other = RNG.standard_normal((3, 4))
     before = other.copy()
     total = ProductSum(left, right)
-    total.add(other)
-    total.add(ProductSum(left, right))
-    value = total.value()
+    total += other
+    total += ProductSum(left, right)
+    value = np.asarray(total)
     np.testing.assert_array_equal(other, before)
     assert not np.shares_memory(value, other)
     np.testing.assert_allclose(value, 2 * left.T @ right + other, rtol=1e-12)
@@ -115,9 +115,9 @@ def test_product_sum_equals_the_sum_of_its_terms(rows: list[int], k: int, p: int
         terms = [(rng.standard_normal((n, k)), rng.standard_normal((n, p))) for n in rows]
         total = ProductSum(*terms[0])
         for left, right in terms[1:]:
-            total.add(ProductSum(left, right))
+            total += ProductSum(left, right)
         assert total.shape == (k, p)
-        np.testing.assert_allclose(total.value(), sum(a.T @ b for a, b in terms), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(total), sum(a.T @ b for a, b in terms), rtol=1e-12, atol=1e-12)
     finally:
         products.ROWS_PER_FLUSH = saved
 
@@ -153,7 +153,7 @@ def test_hooks_observers_and_grad_see_the_summed_array() -> None:
     loss = _unrolled(w, steps=5, batch=2, transpose=True)
     expected = _undeferred_grad(loss, w)
     seen: list[np.ndarray] = []
-    remove = w.register_hook(lambda g: seen.append(g.data.copy()))
+    handle = w.register_hook(lambda g: seen.append(g.data.copy()))
     kinds: set[type] = set()
 
     def observe(
@@ -161,9 +161,9 @@ def test_hooks_observers_and_grad_see_the_summed_array() -> None:
     ) -> None:
         kinds.update(type(g) for g in (*grad_outs, *grads_in) if g is not None)
 
-    with engine._observing(backward=observe):
+    with engine.observe(backward=observe):
         loss().backward()
-    remove()
+    handle.remove()
     np.testing.assert_allclose(seen[0], expected, rtol=1e-12, atol=1e-14)
     assert kinds == {tg.Tensor}
     (g,) = tg.grad(loss(), w)
@@ -181,3 +181,73 @@ def test_the_saved_activations_are_not_written() -> None:
     total.backward()
     for h, b in zip(hs, before, strict=True):
         np.testing.assert_array_equal(h.data, b)
+
+
+def test_a_product_sum_is_a_value_plus_makes_new_and_plus_equals_adds_in_place() -> None:
+    left, right = RNG.standard_normal((4, 3)), RNG.standard_normal((4, 2))
+    dense = RNG.standard_normal((3, 2))
+    a = ProductSum(left, right)
+    first = np.asarray(a).copy()
+    total = a + dense  # a new sum; a keeps its value, and the array is not written
+    np.testing.assert_allclose(np.asarray(a), first, rtol=1e-15)
+    np.testing.assert_allclose(np.asarray(total), first + dense, rtol=1e-14)
+    from_left = dense + ProductSum(left, right)  # ndarray + ProductSum stays deferred
+    assert type(from_left) is ProductSum
+    held = np.asarray(total)  # handed out: a later += must not write into it
+    snapshot = held.copy()
+    total += ProductSum(left, right)
+    np.testing.assert_array_equal(held, snapshot)
+    np.testing.assert_allclose(np.asarray(total), 2 * first + dense, rtol=1e-14)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.sampled_from(["plus", "radd", "iadd", "look"]), st.booleans(), st.integers(0, 3)),
+        min_size=1,
+        max_size=8,
+    ),
+    flush=st.integers(1, 6),
+)
+def test_product_sums_behave_as_values_under_any_mix_of_operations(
+    steps: list[tuple[str, bool, int]], flush: int
+) -> None:
+    # Against a dense mirror: `+` and `ndarray +` leave their operands alone, `+=` adds in place,
+    # and an array handed out by np.asarray never changes afterwards.
+    saved = products.ROWS_PER_FLUSH
+    products.ROWS_PER_FLUSH = flush
+    try:
+        _mix_of_operations(steps)
+    finally:
+        products.ROWS_PER_FLUSH = saved
+
+
+def _mix_of_operations(steps: list[tuple[str, bool, int]]) -> None:
+    flush = products.ROWS_PER_FLUSH
+    rng = np.random.default_rng(len(steps) * 10 + flush)
+    left, right = rng.standard_normal((2, 3)), rng.standard_normal((2, 4))
+    total, mirror = ProductSum(left, right), left.T @ right
+    handed_out: list[tuple[np.ndarray, np.ndarray]] = []
+    for op, as_product, rows in steps:
+        a, b = rng.standard_normal((rows, 3)), rng.standard_normal((rows, 4))
+        term: object = ProductSum(a, b) if as_product else rng.standard_normal((3, 4))
+        term_value = a.T @ b if as_product else np.array(term, copy=True)
+        before = np.array(total, copy=True)
+        if op == "plus":
+            new = total + term
+            np.testing.assert_allclose(np.asarray(total), before, rtol=1e-12, atol=1e-12)
+            total = new
+        elif op == "radd" and not as_product:
+            assert isinstance(term, np.ndarray)
+            total = term + total
+            np.testing.assert_array_equal(term, term_value)  # the array operand is not written
+        else:
+            total += term
+        mirror = mirror + term_value
+        if op == "look":
+            value = np.asarray(total)
+            handed_out.append((value, value.copy()))
+        assert type(total) is ProductSum
+    np.testing.assert_allclose(np.asarray(total), mirror, rtol=1e-12, atol=1e-12)
+    for value, copy in handed_out:
+        np.testing.assert_array_equal(value, copy)

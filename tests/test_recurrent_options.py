@@ -162,7 +162,7 @@ def test_the_backward_direction_is_recorded_under_its_own_scope() -> None:
     from tinygrad_rnn.core import engine
 
     tags: list[dict[str, Any]] = []
-    with engine._observing(forward=lambda node, out: tags.append(dict(node.tags))):
+    with engine.observe(forward=lambda node, out: tags.append(dict(node.tags))):
         GRU(2, 3, bidirectional=True, rng=0)(np.ones((3, 1, 2)))
     stepped = {(t["module"], t["step"]) for t in tags if "step" in t}
     assert stepped == {(module, t) for module in ("gru.l0", "gru.l0_reverse") for t in range(3)}

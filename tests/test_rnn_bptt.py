@@ -266,7 +266,7 @@ def test_every_step_is_recorded_in_a_scope_naming_layer_and_step() -> None:
     nodes: dict[int, dict[str, Any]] = {}
     layer = GRU(2, 3, num_layers=2, rng=0)
     x = Tensor(np.ones((4, 1, 2)))
-    with engine._observing(forward=lambda node, out: nodes.setdefault(id(node), dict(node.tags))):
+    with engine.observe(forward=lambda node, out: nodes.setdefault(id(node), dict(node.tags))):
         layer(x)
     tags = list(nodes.values())
     stepped = {(t["module"], t["step"]) for t in tags if "step" in t}

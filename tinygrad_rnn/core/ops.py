@@ -20,15 +20,17 @@ mse, cross-entropy, the RNN cells) is composed from these and needs no VJP.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .engine import Function
 from .errors import ArgumentError, IndexingError, ShapeError, fmt_shape
+from .function import Function
 from .products import ProductSum
 from .shapes import broadcast_shape, normalize_axes
-from .tensor import Tensor
+
+if TYPE_CHECKING:  # annotations only: tensor.py imports this module, so ops never need Tensor at run time
+    from .tensor import Tensor
 
 Array = np.ndarray
 
@@ -720,7 +722,7 @@ def plain_index(index: Any) -> Any:
     """Tensors inside an index become arrays; lists become arrays (numpy's advanced indexing)."""
     if isinstance(index, tuple):
         return tuple(plain_index(i) for i in index)
-    if isinstance(index, Tensor):
+    if isinstance(index, Function.tensor_class):
         return index.data
     if isinstance(index, list):
         return np.asarray(index)
@@ -886,7 +888,7 @@ class MatMul(_Primitive):
             )
         ctx.flags = (transpose_x, transpose_y)
         ctx.save_for_backward(x, y)
-        z = _gemm(x, y, transpose_x, transpose_y)
+        z = _matmul(x, y, transpose_x, transpose_y)
         return z if c is None else _broadcasting("matmul (adding C)", np.add, z, c)
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, ...]:
@@ -913,9 +915,9 @@ class MatMul(_Primitive):
                 # batch into the rows and it is one gemm, with no (batch, k, p) temporary to sum.
                 g, x2 = g.reshape((-1, g.shape[-1])), x2.reshape((-1, x2.shape[-1]))
             # dB = A^T G; when B = Y^T, dY = dB^T = G^T A.
-            if not isinstance(g, Tensor) and y.ndim == g.ndim == x2.ndim == 2:
-                # A plain pass: leave dY as its two factors, so that the terms of a weight used by
-                # many matmuls (one per time step) are added as one product (see products.py).
+            if isinstance(g, np.ndarray) and y.ndim == g.ndim == x2.ndim == 2:
+                # A plain pass: leave dY as its two factors, a value that adds itself, so that the terms
+                # of a weight used by many matmuls (one per time step) are added as one product (products.py).
                 a = x2.T if tx else x2
                 grad_y = ProductSum(g, a) if ty else ProductSum(a, g)
             else:
@@ -950,16 +952,12 @@ class MatMul(_Primitive):
 
 
 def _matmul(a: Any, b: Any, transpose_a: bool, transpose_b: bool) -> Any:
-    """A product inside MatMul's VJP: recorded on Tensors (create_graph), straight numpy on arrays
-    (what `MatMul.apply` on arrays would do, without its ~1 us of bookkeeping, twice per node)."""
-    if isinstance(a, Tensor) or isinstance(b, Tensor):
+    """a @ b with either transposed on its last two axes. On Tensors (a VJP under create_graph) it is
+    recorded; on arrays it is straight numpy (what `MatMul.apply` on arrays would do, without its ~1 us
+    of bookkeeping), and the transposes are views: numpy hands BLAS the transposed layout."""
+    if isinstance(a, Function.tensor_class) or isinstance(b, Function.tensor_class):
         return MatMul.apply(a, b, transpose_x=transpose_a, transpose_y=transpose_b)
-    return _gemm(a, b, transpose_a, transpose_b)
-
-
-def _gemm(x: Array, y: Array, transpose_x: bool, transpose_y: bool) -> Array:
-    """x @ y with either transposed on its last two axes (views: numpy hands BLAS the transposed layout)."""
-    return _product(x.swapaxes(-1, -2) if transpose_x else x, y.swapaxes(-1, -2) if transpose_y else y)
+    return _product(a.swapaxes(-1, -2) if transpose_a else a, b.swapaxes(-1, -2) if transpose_b else b)
 
 
 def _product(a: Array, b: Array) -> Array:

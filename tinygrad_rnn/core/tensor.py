@@ -6,8 +6,9 @@ produced it; following `_node.parents` from a loss walks the whole recorded
 graph (the tape). Every operator below is a one-line call into `ops.py`, where
 each primitive keeps its forward and its VJP side by side.
 
-`.grad` is an ndarray after a plain `backward()`, and a Tensor after
-`backward(create_graph=True)` (so that it can be differentiated again).
+`.grad` is a Tensor, as in PyTorch: a plain one after `backward()`, and one
+that carries its own graph after `backward(create_graph=True)` (so that it can
+be differentiated again).
 
 Spelling: PyTorch's wherever PyTorch has the feature, and numpy's keeps
 working (`dim=`/`keepdim=` or `axis=`/`keepdims=`); docs/pytorch.md lists the
@@ -19,15 +20,14 @@ from __future__ import annotations
 import builtins
 import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, overload
+from typing import Any, NamedTuple, overload
 
 import numpy as np
 
+from . import engine, ops
 from .errors import ArgumentError, DTypeError, GradientError, IndexingError, ShapeError, fmt_shape
+from .function import Function
 from .shapes import broadcast_shape, normalize_axes, pick_spelling
-
-if TYPE_CHECKING:
-    from .engine import Function
 
 Axes = int | Sequence[int] | None
 
@@ -74,14 +74,14 @@ class Tensor:
     >>> y = (x * x).sum()
     >>> y.backward()
     >>> x.grad
-    array([2., 4.])
+    Tensor([2., 4.])
     """
 
     __slots__ = ("__weakref__", "_hooks", "_node", "_retains_grad", "data", "grad", "requires_grad")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping elementwise
 
     data: np.ndarray
-    grad: Any  # np.ndarray | Tensor | None, see the module docstring
+    grad: Tensor | None  # see the module docstring
     _node: Function | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None) -> None:
@@ -207,7 +207,12 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         """Mark a leaf as a variable to differentiate with respect to (in place; returns self)."""
-        if requires_grad and self.dtype.kind not in "fc":
+        if requires_grad and self.dtype.kind == "c":
+            raise DTypeError(
+                f"requires_grad: complex tensors (dtype {self.dtype}) cannot require gradients here; "
+                "differentiate the real and imaginary parts as two real tensors"
+            )
+        if requires_grad and self.dtype.kind != "f":
             raise DTypeError(
                 f"requires_grad: only floating-point tensors can require gradients, got dtype {self.dtype}; "
                 "convert first, e.g. Tensor(data, dtype=np.float64)"
@@ -228,18 +233,17 @@ class Tensor:
         self._retains_grad = True
         return self
 
-    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> Callable[[], None]:
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
         """Call `hook(grad)` when this tensor's gradient is computed; a returned Tensor replaces it.
 
-        Returns a function that removes the hook.
+        Returns a handle whose `.remove()` takes the hook off again, as PyTorch's does.
         """
         if not self.requires_grad:
             raise GradientError("register_hook: the tensor does not require grad")
         if self._hooks is None:
             self._hooks = []
-        hooks = self._hooks
-        hooks.append(hook)
-        return lambda: hooks.remove(hook)
+        self._hooks.append(hook)
+        return RemovableHandle(self._hooks, hook)
 
     def _run_hooks(self, grad: Tensor) -> Tensor:
         for hook in self._hooks or ():
@@ -257,17 +261,18 @@ class Tensor:
                 grad = replaced
         return grad
 
-    def _accumulate_grad(self, grad: Tensor, create_graph: bool) -> None:
-        if create_graph:
-            previous = self.grad
-            if isinstance(previous, np.ndarray):
-                previous = Tensor(previous)
-            self.grad = grad if previous is None else previous + grad
-        elif self.grad is None:
-            self.grad = np.array(grad.data, copy=True)  # own it: grads may be views or broadcasts
+    def _accumulate_grad(self, grad: Tensor) -> None:
+        """`.grad` += grad, as PyTorch accumulates across backward() calls.
+
+        A gradient with a graph (create_graph=True) is kept as it is, and sums of
+        such are recorded; a plain one is copied first, since the backward pass
+        may hand one array to several tensors."""
+        if self.grad is not None:
+            self.grad = self.grad + grad
+        elif grad.requires_grad:
+            self.grad = grad
         else:
-            previous = self.grad.data if isinstance(self.grad, Tensor) else self.grad
-            self.grad = previous + grad.data
+            self.grad = Tensor._make(np.array(grad.data, copy=True), None)
 
     def backward(self, grad: Any = None, retain_graph: bool = False, create_graph: bool = False) -> None:
         """Add d(self)/d(leaf) into `.grad` of every leaf that requires grad, as PyTorch does.
@@ -281,7 +286,7 @@ class Tensor:
         )
         for leaf, g in leaf_grads.items():
             if leaf._node is None and leaf.requires_grad:
-                leaf._accumulate_grad(g, create_graph)
+                leaf._accumulate_grad(g)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
@@ -437,33 +442,37 @@ class Tensor:
         earlier keeps the values it saw. With grad on, writing into a tensor
         that requires grad (or writing a value that does) would not be on the
         tape, so it is refused."""
+        self._write("setitem", index, value)
+
+    def _write(self, op: str, index: Any, value: Any) -> None:
         if engine.is_grad_enabled() and (self.requires_grad or (isinstance(value, Tensor) and value.requires_grad)):
             raise GradientError(
-                "setitem: an in-place write into a tensor that requires grad (or of a value that requires grad) "
+                f"{op}: an in-place write into a tensor that requires grad (or of a value that requires grad) "
                 "is not recorded on the tape; do it under `with tg.no_grad():`, or build the result out of place, "
                 "e.g. tg.where(mask, value, x)"
             )
         source = value.data if isinstance(value, Tensor) else np.asarray(value)
-        _refuse_objects("setitem", source)
+        _refuse_objects(op, source)
         updated = self.data.copy()
         try:
             updated[ops.plain_index(index)] = source
         except IndexError as exc:
-            raise IndexingError(f"setitem: index {index!r} does not fit shape {fmt_shape(self.shape)}: {exc}") from None
+            raise IndexingError(f"{op}: index {index!r} does not fit shape {fmt_shape(self.shape)}: {exc}") from None
         except (ValueError, TypeError):
             raise ShapeError(
-                f"setitem: cannot write a value of shape {fmt_shape(np.shape(source))} and dtype {source.dtype} "
+                f"{op}: cannot write a value of shape {fmt_shape(np.shape(source))} and dtype {source.dtype} "
                 f"at {index!r} of a tensor of shape {fmt_shape(self.shape)} and dtype {self.dtype}"
             ) from None
         self.data = updated
 
     def zero_(self) -> Tensor:
         """Set every element to 0 (in place, under the same rule as `x[...] = 0`); returns self."""
-        return self.fill_(0)
+        self._write("zero_", ..., 0)
+        return self
 
     def fill_(self, value: Any) -> Tensor:
         """Set every element to `value` (in place, under the same rule as `x[...] = value`); returns self."""
-        self[...] = value
+        self._write("fill_", ..., value)
         return self
 
     def __floordiv__(self, other: Any) -> Tensor:
@@ -953,6 +962,11 @@ class Tensor:
 # ------------------------------------------------------------ functions over several tensors
 
 
+def as_tensor(value: Any) -> Tensor:
+    """`value` itself if it is a Tensor, else a new Tensor made from it."""
+    return value if isinstance(value, Tensor) else Tensor(value)
+
+
 def _tensors(op: str, tensors: Sequence[Any]) -> list[Tensor]:
     items = list(tensors)
     if not items:
@@ -1059,5 +1073,17 @@ def _piecewise_constant(op: str, fn: Callable[[np.ndarray, np.ndarray], np.ndarr
         raise
 
 
-# tensor.py and ops.py/engine.py need each other; importing here, after Tensor exists, breaks the cycle.
-from . import engine, ops  # noqa: E402
+class RemovableHandle:
+    """What `register_hook` returns: `.remove()` takes the hook off (again is harmless), as in PyTorch."""
+
+    __slots__ = ("_hook", "_hooks")
+
+    def __init__(self, hooks: list[Any], hook: Any) -> None:
+        self._hooks, self._hook = hooks, hook
+
+    def remove(self) -> None:
+        if self._hook in self._hooks:
+            self._hooks.remove(self._hook)
+
+
+Function.tensor_class = Tensor  # function.py makes Tensors without importing this module: see its docstring

@@ -41,7 +41,7 @@ import numpy as np
 from ..core import engine
 from ..core.engine import grad
 from ..core.errors import ArgumentError, GradientError, ShapeError, fmt_shape
-from ..core.tensor import Tensor
+from ..core.tensor import Tensor, as_tensor
 from ..nn.module import Module, Parameter
 from ..nn.utils import clip_grad_norm_
 from .watch import BackwardTrace, backward_trace
@@ -49,10 +49,6 @@ from .watch import BackwardTrace, backward_trace
 # Ops that only re-view one tensor. `hidden_states` looks through them (a permute for batch_first,
 # a reshape for an unbatched input) to find the stack of per-step states; inspect.usage uses the same set.
 _ALIASES = frozenset({"permute", "reshape", "broadcastto", "cast"})
-
-
-def _as_tensor(value: Any) -> Tensor:
-    return value if isinstance(value, Tensor) else Tensor(value)
 
 
 # ---------------------------------------------------------------- finding h_t on the tape
@@ -240,7 +236,7 @@ def gradient_flow(
     named = dict(layer.named_parameters())
     if not named:
         raise ArgumentError(f"gradient_flow: {type(layer).__name__} has no parameters")
-    x_t = _as_tensor(x)
+    x_t = as_tensor(x)
     for p in named.values():
         p.grad = None
     output, _ = layer(x_t, h0)
@@ -273,7 +269,7 @@ def gradient_flow(
 
     if loss._node is not None and id(loss._node) in prelude:
         add(loss, None, np.ones(loss.shape, dtype=loss.dtype))  # a loss made of parameters alone
-    with backward_trace() as bt, engine._observing(backward=observe):
+    with backward_trace() as bt, engine.observe(backward=observe):
         # retain_graph: afterwards each term is carried through the prelude to the parameters
         loss.backward(retain_graph=True)
 
@@ -318,7 +314,7 @@ def _probe_loss(h_last: Tensor, seed: int) -> Tensor:
 def _norm(g: Any) -> float:
     if g is None:
         return 0.0  # retain_grad set nothing: no gradient reached this step
-    data = g.data if isinstance(g, Tensor) else np.asarray(g)
+    data = np.asarray(g)
     with np.errstate(over="ignore"):
         return float(np.linalg.norm(data.ravel()))
 
@@ -326,7 +322,7 @@ def _norm(g: Any) -> float:
 def _grad_data(p: Tensor) -> np.ndarray:
     if p.grad is None:
         return np.zeros(p.shape, dtype=p.dtype)
-    return np.asarray(p.grad.data if isinstance(p.grad, Tensor) else p.grad)
+    return np.asarray(p.grad)
 
 
 def _find_prelude(loss: Tensor, named: Mapping[str, Parameter]) -> dict[int, frozenset[int]]:

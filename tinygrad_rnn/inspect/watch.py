@@ -1,8 +1,8 @@
 """inspect/watch.py — opt-in modes that watch the engine work: `backward_trace` and `detect_anomaly`.
 
-Both subscribe to the engine's observer lists (`engine.forward_observers`,
-`engine.backward_observers`) for the length of a `with` block and always
-unsubscribe on the way out, even when the block raises. Outside them the
+Both subscribe observers with the engine's public hook (`engine.observe`) for
+the length of a `with` block, which unsubscribes them on the way out, even
+when the block raises. Outside them the
 engine pays one loop over an empty list per node.
 
     with backward_trace() as bt:        # a row per VJP (per output for unbind, split), latest first
@@ -93,7 +93,7 @@ def backward_trace() -> Iterator[BackwardTrace]:
                 VJPRecord(node.name, node.seq, node.tags, GradInfo.of(grad_out), infos, k if several else None)
             )
 
-    with engine._observing(backward=observe):
+    with engine.observe(backward=observe):
         yield records
 
 
@@ -147,7 +147,7 @@ class detect_anomaly(ContextDecorator):
 
     def __enter__(self) -> detect_anomaly:
         stack = ExitStack()
-        stack.enter_context(engine._observing(forward=_check_forward, backward=_check_backward))
+        stack.enter_context(engine.observe(forward=_check_forward, backward=_check_backward))
         self._stacks.append(stack)
         return self
 

@@ -24,7 +24,7 @@ Losses follow PyTorch's `torch.nn.functional`, plus an optional `mask`:
 >>> round(float(np.mean(np.log(np.exp(z).sum(axis=1)) - z[[0, 1], [0, 1]])), 4)
 0.1324
 >>> loss.backward()
->>> logits.grad.round(3)  # (softmax - one_hot) / 2
+>>> logits.grad.numpy().round(3)  # (softmax - one_hot) / 2
 array([[-0.078,  0.057,  0.021],
        [ 0.023, -0.045,  0.023]])
 """

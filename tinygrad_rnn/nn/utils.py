@@ -1,9 +1,9 @@
 """nn/utils.py — gradient clipping, the usual guard against exploding gradients in BPTT.
 
 Read after the engine has filled `.grad`. Both functions work on whatever
-`backward()` left in `.grad` (an ndarray, or a Tensor after
+`backward()` left in `.grad` (a Tensor, with a graph after
 `create_graph=True`), skip parameters whose `.grad` is None, and *rebind*
-`p.grad` to a new array instead of scaling it in place, so an array someone
+`p.grad` to a new Tensor instead of scaling it in place, so a gradient someone
 else still holds (a logged gradient, a hook's argument) keeps its values.
 """
 
@@ -47,7 +47,7 @@ def clip_grad_norm_(
     params = [p for p in _parameters(op, parameters) if p.grad is not None]
     if not params:
         return np.float64(0.0)
-    grads = [_grad_array(p) for p in params]
+    grads = [np.asarray(p.grad) for p in params]
     with np.errstate(over="ignore", invalid="ignore"):
         if math.isinf(norm_type):
             total = max((float(np.max(np.abs(g))) if g.size else 0.0) for g in grads)
@@ -63,7 +63,8 @@ def clip_grad_norm_(
     coef = min(1.0, max_norm / (total + 1e-6)) if not math.isnan(total) else math.nan
     with np.errstate(invalid="ignore"):  # inf * 0 = nan is PyTorch's documented outcome, not a surprise
         for p in params:
-            p.grad = p.grad * coef  # a new array (or Tensor): never scale the old one in place
+            if p.grad is not None:
+                p.grad = p.grad * coef  # a new Tensor: never scale the old one in place
     return np.float64(total)
 
 
@@ -89,11 +90,6 @@ def _parameters(op: str, parameters: Tensor | Iterable[Tensor]) -> list[Tensor]:
         if not isinstance(p, Tensor):
             raise DTypeError(f"{op}: parameter {i} is a {type(p).__name__}, not a Tensor")
     return items
-
-
-def _grad_array(p: Tensor) -> np.ndarray:
-    g: Any = p.grad
-    return np.asarray(g.data if isinstance(g, Tensor) else g)
 
 
 def _number(op: str, name: str, value: Any) -> float:

@@ -89,10 +89,10 @@ class Optimizer:
         """Raise ArgumentError for hyper-parameters outside their range (subclasses extend)."""
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        """Forget every gradient: `.grad = None`, or a new zero array if `set_to_none=False`."""
+        """Forget every gradient: `.grad = None`, or a new zero Tensor if `set_to_none=False`."""
         for group in self.param_groups:
             for p in group["params"]:
-                p.grad = None if set_to_none else np.zeros_like(p.data)
+                p.grad = None if set_to_none else Tensor(np.zeros_like(p.data))
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient. `closure` (re-evaluates the loss) is optional."""
@@ -272,8 +272,7 @@ def _like(template: Any, value: np.ndarray) -> Any:
 
 
 def _grad_array(op: str, p: Tensor) -> np.ndarray:
-    g = p.grad
-    array = np.asarray(g.data if isinstance(g, Tensor) else g)
+    array = np.asarray(p.grad)
     if array.shape != p.shape:
         raise ShapeError(f"{op} has shape {fmt_shape(p.shape)} but its grad has shape {fmt_shape(array.shape)}")
     return array
