@@ -24,9 +24,11 @@ from ..core.engine import no_grad
 from ..core.tensor import Tensor
 from ..nn.recurrent import tbptt_chunks
 from . import common
+from .baselines import LinearAR
 from .common import CLIError
 
 DEFAULT_COLUMN = "SUNACTIVITY"
+TRANSFORMS = ("auto", "sqrt", "none")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -44,15 +46,31 @@ def add_parser(subparsers: Any) -> None:
     data.add_argument("--csv", metavar="FILE", help="a CSV file with a header row (default: the sunspot numbers)")
     data.add_argument("--column", metavar="NAME", help="the column of --csv to forecast (needed if it has several)")
     data.add_argument(
-        "--window", type=common.positive_int, default=24, help="past values the model reads (default: 24)"
+        "--window", type=common.positive_int, default=12, help="past values the model reads (default: 12)"
     )
     data.add_argument(
         "--test-fraction", type=common.fraction, default=0.2, help="share held out at the end (default: 0.2)"
     )
+    data.add_argument(
+        "--transform",
+        choices=TRANSFORMS,
+        default="auto",
+        help=(
+            "model the square root of the series (sqrt), or the series itself (none); auto takes sqrt when no "
+            "value is negative, since counts such as sunspots vary more where they are large (default: auto)"
+        ),
+    )
     common.add_model_options(parser, cell="gru", hidden=32, layers=1)
     training = common.add_training_options(parser, lr=0.01, batch=16, bptt=None)
     training.add_argument(
-        "--epochs", type=common.positive_int, default=30, help="passes over the windows (default: 30)"
+        "--epochs", type=common.positive_int, default=15, help="passes over the windows (default: 15)"
+    )
+    training.add_argument(
+        "--schedule",
+        choices=common.SCHEDULES,
+        default="cosine",
+        help="learning rate over the run: cosine decays --lr to 0 by this run's last step; constant keeps it "
+        "(default: cosine)",
     )
     out = parser.add_argument_group("output")
     out.add_argument(
@@ -159,9 +177,11 @@ def run(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)  # initialises the parameters, then shuffles the windows
     bptt = args.bptt or args.window
 
-    mean, std = float(series[:n_train].mean()), float(series[:n_train].std())
+    transform = resolve_transform(args.transform, series, label)
+    modelled = apply_transform(series, transform)
+    mean, std = float(modelled[:n_train].mean()), float(modelled[:n_train].std())
     std = std if std > 0 else 1.0
-    z = ((series - mean) / std).astype(args.dtype)
+    z = ((modelled - mean) / std).astype(args.dtype)
 
     from ..nn.functional import mse_loss
     from .models import Forecaster
@@ -174,8 +194,10 @@ def run(args: argparse.Namespace) -> int:
     steps_per_epoch = -(-len(starts) // args.batch)
     common.say(
         f"forecast {column} of {label}: {n_train} values to train on, {n_test} to test; "
-        f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}"
+        f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}, "
+        f"{'square root of the values' if transform == 'sqrt' else 'values as they are'}"
     )
+    total_steps = args.epochs * steps_per_epoch
     losses: list[float] = []
     report_every = max(1, args.epochs // 5)
     bar = common.progress_bar(args.epochs * steps_per_epoch, "forecast")
@@ -184,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
         for epoch in range(1, args.epochs + 1):
             epoch_losses = []
             for batch in np.array_split(rng.permutation(starts), steps_per_epoch):
+                if args.schedule == "cosine":
+                    common.set_lr(optimizer, common.cosine_lr(args.lr, len(losses), total_steps))
                 seq = windows(z, batch, args.window + 1)[:, :, None]
                 loss = train_step(model, optimizer, seq, bptt, args.clip, mse_loss)
                 common.check_finite(loss, len(losses) + 1)
@@ -200,12 +224,10 @@ def run(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
 
     # predicted[i] is the forecast of series[window + i], in the series' own units
-    predicted = predict_one_step(model, z, args.window) * std + mean
+    predicted = invert_transform(predict_one_step(model, z, args.window) * std + mean, transform)
     truth = series[args.window :]
-    naive = series[args.window - 1 : -1]
     split = n_train - args.window
-    train_mse, train_naive = _mse(predicted[:split], truth[:split]), _mse(naive[:split], truth[:split])
-    test_mse, test_naive = _mse(predicted[split:], truth[split:]), _mse(naive[split:], truth[split:])
+    baselines = baseline_forecasts(series, n_train, args.window, transform)
 
     config = {
         "kind": "forecast",
@@ -214,6 +236,7 @@ def run(args: argparse.Namespace) -> int:
         "layers": args.layers,
         "dtype": args.dtype,
         "window": args.window,
+        "transform": transform,
         "mean": mean,
         "std": std,
         "column": column,
@@ -226,9 +249,43 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         plot_forecast(args.plot, series, predicted, args.window, n_train, losses, f"{column} ({args.cell.upper()})")
         common.say(f"plot saved to {args.plot}")
-    print(f"train mse {train_mse:.4g} (naive baseline {train_naive:.4g})")
-    print(f"test mse {test_mse:.4g} (naive baseline {test_naive:.4g})")
+    for part, where in (("train", slice(None, split)), ("test", slice(split, None))):
+        others = ", ".join(f"{name} {_mse(guess[where], truth[where]):.4g}" for name, guess in baselines.items())
+        print(f"{part} mse {_mse(predicted[where], truth[where]):.4g} ({others})")
     return 0
+
+
+def resolve_transform(name: str, series: np.ndarray, label: str) -> str:
+    """The transform `--transform name` means for this series: auto is sqrt unless a value is negative."""
+    negative = bool(np.any(series < 0))
+    if name == "auto":
+        return "none" if negative else "sqrt"
+    if name == "sqrt" and negative:
+        raise CLIError(f"--transform sqrt needs values >= 0, but {label} has {series.min():.4g}; use --transform none")
+    return name
+
+
+def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    return np.sqrt(values) if transform == "sqrt" else np.asarray(values, dtype=np.float64)
+
+
+def invert_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """Back to the series' units; a square root below 0 cannot be, so it counts as 0."""
+    return np.maximum(values, 0.0) ** 2 if transform == "sqrt" else values
+
+
+def baseline_forecasts(series: np.ndarray, n_train: int, window: int, transform: str) -> dict[str, np.ndarray]:
+    """One-step forecasts of series[window:] by the classical models, each fitted on the training part only:
+    the naive "next = last", a linear AR(window) by least squares, and the same AR on the network's transform.
+    The ARs are left out when the training part is too short to determine their window + 1 coefficients."""
+    forecasts = {"naive baseline": series[window - 1 : -1]}
+    if n_train >= 2 * window + 1:
+        forecasts[f"linear AR({window})"] = LinearAR.fit(series[:n_train], window).one_step(series)
+        if transform != "none":
+            modelled = apply_transform(series, transform)
+            ar = LinearAR.fit(modelled[:n_train], window)
+            forecasts[f"linear AR({window}) on the {transform}"] = invert_transform(ar.one_step(modelled), transform)
+    return forecasts
 
 
 def train_step(model: Any, optimizer: Any, seq: np.ndarray, bptt: int, clip: float, loss_fn: Any) -> float:
