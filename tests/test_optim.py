@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from tinygrad_rnn import Tensor
 from tinygrad_rnn.core.errors import ArgumentError, CheckpointError, DTypeError, GradientError, ShapeError
 from tinygrad_rnn.nn.module import Module, Parameter
-from tinygrad_rnn.optim import SGD, Adagrad, Adam, Optimizer, RMSprop
+from tinygrad_rnn.optim import SGD, Adagrad, Adam, AdamW, Optimizer, RMSprop
 
 # ---------------------------------------------------------------- the problem: a tiny quadratic
 
@@ -99,6 +99,28 @@ def ref_adam(steps: int, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0
     return out
 
 
+def ref_adamw(steps: int, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+    """Loshchilov & Hutter's decoupled decay: the parameter shrinks by lr * weight_decay * p, outside m and v."""
+    b1, b2 = betas
+    ps = [s.copy() for s in START]
+    m = [np.zeros_like(p) for p in ps]
+    v = [np.zeros_like(p) for p in ps]
+    vmax = [np.zeros_like(p) for p in ps]
+    out = []
+    for t in range(1, steps + 1):
+        for i, g in enumerate(hand_grads(ps)):
+            g = -g if maximize else g
+            decayed = ps[i] - lr * weight_decay * ps[i]
+            m[i] = b1 * m[i] + (1 - b1) * g
+            v[i] = b2 * v[i] + (1 - b2) * g**2
+            vmax[i] = np.maximum(vmax[i], v[i])  # PyTorch keeps the max of v itself, then bias-corrects it
+            m_hat = m[i] / (1 - b1**t)
+            v_hat = (vmax[i] if amsgrad else v[i]) / (1 - b2**t)
+            ps[i] = decayed - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append([p.copy() for p in ps])
+    return out
+
+
 def ref_rmsprop(
     steps: int, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False, maximize=False
 ):
@@ -147,6 +169,10 @@ CASES: list[tuple[type[Optimizer], Callable[..., Any], dict[str, Any]]] = [
     (Adam, ref_adam, dict(lr=0.1, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.1)),
     (Adam, ref_adam, dict(lr=0.2, betas=(0.5, 0.7), amsgrad=True)),
     (Adam, ref_adam, dict(lr=0.01, maximize=True, amsgrad=True)),
+    (AdamW, ref_adamw, dict()),
+    (AdamW, ref_adamw, dict(lr=0.1, betas=(0.8, 0.9), eps=1e-6, weight_decay=0.5)),
+    (AdamW, ref_adamw, dict(lr=0.2, betas=(0.5, 0.7), weight_decay=0.1, amsgrad=True)),
+    (AdamW, ref_adamw, dict(lr=0.01, weight_decay=0.0, maximize=True, amsgrad=True)),
     (RMSprop, ref_rmsprop, dict()),
     (RMSprop, ref_rmsprop, dict(lr=0.01, alpha=0.9, momentum=0.8)),
     (RMSprop, ref_rmsprop, dict(lr=0.01, alpha=0.8, centered=True, weight_decay=0.05)),
@@ -188,6 +214,15 @@ HYPER = {
             "amsgrad": st.booleans(),
         }
     ),
+    AdamW: st.fixed_dictionaries(
+        {
+            "lr": st.floats(0.0, 0.5),
+            "betas": st.tuples(unit, unit),
+            "eps": st.floats(1e-8, 1.0),
+            "weight_decay": unit,
+            "amsgrad": st.booleans(),
+        }
+    ),
     RMSprop: st.fixed_dictionaries(
         {
             "lr": st.floats(0.0, 0.1),
@@ -203,10 +238,10 @@ HYPER = {
         {"lr": st.floats(0.0, 0.5), "lr_decay": unit, "initial_accumulator_value": unit, "eps": st.floats(1e-10, 1.0)}
     ),
 }
-REFERENCE = {SGD: ref_sgd, Adam: ref_adam, RMSprop: ref_rmsprop, Adagrad: ref_adagrad}
+REFERENCE = {SGD: ref_sgd, Adam: ref_adam, AdamW: ref_adamw, RMSprop: ref_rmsprop, Adagrad: ref_adagrad}
 
 
-@pytest.mark.parametrize("cls", [SGD, Adam, RMSprop, Adagrad], ids=lambda c: c.__name__)
+@pytest.mark.parametrize("cls", [SGD, Adam, AdamW, RMSprop, Adagrad], ids=lambda c: c.__name__)
 @settings(max_examples=15)
 @given(data=st.data())
 def test_random_hyper_parameters_match_the_equations(cls: type[Optimizer], data: st.DataObject) -> None:
@@ -241,7 +276,13 @@ def test_changing_lr_in_a_group_takes_effect() -> None:
 
 @pytest.mark.parametrize(
     ("cls", "kwargs"),
-    [(SGD, dict(lr=0.05, momentum=0.9)), (Adam, dict(lr=0.1)), (RMSprop, dict(lr=0.02)), (Adagrad, dict(lr=0.5))],
+    [
+        (SGD, dict(lr=0.05, momentum=0.9)),
+        (Adam, dict(lr=0.1)),
+        (AdamW, dict(lr=0.1, weight_decay=1e-3)),
+        (RMSprop, dict(lr=0.02)),
+        (Adagrad, dict(lr=0.5)),
+    ],
 )
 def test_training_reduces_the_loss(cls: type[Optimizer], kwargs: dict[str, Any]) -> None:
     model = Quadratic()
@@ -353,6 +394,7 @@ def make(cls: type[Optimizer], kwargs: dict[str, Any]) -> tuple[Quadratic, Optim
 ROUND_TRIP = [
     (SGD, dict(lr=0.05, momentum=0.9, nesterov=True)),
     (Adam, dict(lr=0.05, amsgrad=True, betas=(0.8, 0.95))),
+    (AdamW, dict(lr=0.05, amsgrad=True, weight_decay=0.3)),
     (RMSprop, dict(lr=0.01, centered=True, momentum=0.3)),
     (Adagrad, dict(lr=0.1, lr_decay=0.1, initial_accumulator_value=0.2)),
 ]
@@ -447,6 +489,8 @@ def test_bad_state_dicts_are_named_and_change_nothing() -> None:
         (lambda ps: Adam(ps, betas=(0.9, -0.1)), r"invalid betas\[1\]"),
         (lambda ps: Adam(ps, betas=(0.9,)), r"betas must be a pair"),
         (lambda ps: Adam(ps, eps=-1e-8), r"Adam: invalid eps"),
+        (lambda ps: AdamW(ps, weight_decay=-0.1), r"AdamW: invalid weight_decay -0.1"),
+        (lambda ps: AdamW(ps, betas=(0.9, 1.5)), r"AdamW: invalid betas\[1\] 1.5"),
         (lambda ps: RMSprop(ps, alpha=-0.5), r"RMSprop: invalid alpha"),
         (lambda ps: RMSprop(ps, momentum=-0.5), r"RMSprop: invalid momentum"),
         (lambda ps: Adagrad(ps, lr_decay=-1), r"Adagrad: invalid lr_decay"),
@@ -474,3 +518,16 @@ def test_bad_parameters_are_named() -> None:
     w = Parameter(np.ones(2))
     with pytest.raises(GradientError, match="parameter 0 of group 0 is not a leaf"):
         Adam([w * 2])
+
+
+def test_adamw_decouples_weight_decay_from_the_moments() -> None:
+    # With a zero gradient Adam's L2 decay enters m and v, while AdamW's only shrinks p: p <- p (1 - lr wd).
+    p = Parameter(np.array([2.0, -4.0]))
+    opt = AdamW([p], lr=0.1)
+    assert opt.defaults["weight_decay"] == 1e-2  # PyTorch's default, where Adam's is 0
+    p.grad = Tensor(np.zeros(2))
+    opt.step()
+    np.testing.assert_array_equal(p.data, np.array([2.0, -4.0]) * (1 - 0.1 * 1e-2))
+    np.testing.assert_array_equal(opt.state[p]["exp_avg"], np.zeros(2))
+    with pytest.raises(CheckpointError, match="saved by Adam, not AdamW"):
+        opt.load_state_dict(Adam([Parameter(np.zeros(2))]).state_dict())

@@ -4,7 +4,10 @@ atomic writes under simulated failures, and a named CheckpointError (a ValueErro
 
 from __future__ import annotations
 
+import io
 import os
+import struct
+import tracemalloc
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn import Tensor
-from tinygrad_rnn.core.errors import CheckpointError
+from tinygrad_rnn.core.errors import ArgumentError, CheckpointError
 from tinygrad_rnn.io.serialization import load, save, subdict
 from tinygrad_rnn.nn.module import Module, Parameter
 from tinygrad_rnn.optim import Adam
@@ -240,7 +243,7 @@ def test_object_arrays_are_refused_on_load(tmp_path: Path) -> None:
 def test_bad_objects_and_paths_on_save(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match=r"save: entry 'opt.fn' has dtype object"):
         save({"opt": {"fn": print}}, tmp_path / "a")
-    with pytest.raises(CheckpointError, match=r"expected a Module, an Optimizer or a mapping .* got list"):
+    with pytest.raises(CheckpointError, match=r"expected a Module, an Optimizer, a scheduler or a mapping .* got list"):
         save([np.zeros(2)], tmp_path / "a")
     with pytest.raises(CheckpointError, match=r"directory .* does not exist"):
         save({"x": np.zeros(1)}, tmp_path / "missing" / "a.npz")
@@ -282,3 +285,201 @@ def test_load_state_dict_from_a_bad_file_leaves_the_model_unchanged(tmp_path: Pa
         model.load_state_dict(load(path))
     for name, value in model.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
+
+
+# ---------------------------------------------------------------- hostile archives: declared sizes, methods, fuzz
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npy_header(descr: str, shape: tuple[int, ...]) -> bytes:
+    """A .npy header alone, declaring any shape, with no data behind it."""
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, {"descr": descr, "fortran_order": False, "shape": shape})
+    return buffer.getvalue()
+
+
+def write_zip(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> None:
+    with zipfile.ZipFile(path, "w", compression=compression) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def patch_records(path: Path, signature: bytes, offset: int, fmt: str, value: int) -> None:
+    """Overwrite one field in every zip record with `signature` (local headers or the central directory)."""
+    data = bytearray(path.read_bytes())
+    at = data.find(signature)
+    assert at != -1, "no such record"
+    while at != -1:
+        struct.pack_into(fmt, data, at + offset, value)
+        at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+
+
+LOCAL, CENTRAL = b"PK\x03\x04", b"PK\x01\x02"
+
+
+@pytest.mark.parametrize("method", [12, 14, 99])  # bzip2 and lzma (zipfile reads them; np.savez never writes them)
+def test_an_unsupported_compression_method_is_a_named_checkpoint_error(tmp_path: Path, method: int) -> None:
+    path = tmp_path / "m.npz"
+    write_zip(path, {"w.npy": npy_bytes(np.arange(3.0))})
+    patch_records(path, LOCAL, 8, "<H", method)
+    patch_records(path, CENTRAL, 10, "<H", method)
+    with pytest.raises(CheckpointError, match=rf"entry 'w' of .*m\.npz' uses compression method {method}"):
+        load(path)
+
+
+def test_a_zip_version_newer_than_zipfile_reads_is_a_named_checkpoint_error(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    write_zip(path, {"ok.npy": npy_bytes(np.zeros(2)), "w.npy": npy_bytes(np.arange(3.0))})
+    data = bytearray(path.read_bytes())
+    second = data.find(CENTRAL, data.find(CENTRAL) + 4)  # only w's record asks for version 10.0
+    data[second + 6] = 100
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match=r"load: entry 'w' of .*m\.npz': zip file version 10\.0") as info:
+        load(path)
+    assert not isinstance(info.value, NotImplementedError)
+
+
+def test_a_header_declaring_2_to_the_40_elements_is_refused_before_allocating(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    write_zip(path, {"huge.npy": npy_header("<f8", (2**40,)) + np.zeros(2).tobytes()})
+    with pytest.raises(CheckpointError, match=r"entry 'huge' .* declares shape \(1099511627776,\) of float64"):
+        load(path)
+    write_zip(path, {"short.npy": npy_header("<f8", (3,)) + np.zeros(2).tobytes()})  # one element missing
+    with pytest.raises(CheckpointError, match=r"entry 'short' .* \(24 bytes\), but the entry holds 16 bytes"):
+        load(path)
+
+
+def test_a_zip_header_lying_about_sizes_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    write_zip(path, {"w.npy": npy_bytes(np.zeros(4))})
+    patch_records(path, CENTRAL, 24, "<L", 2**31)  # uncompressed size: 2 GiB from a stored 200-byte entry
+    with pytest.raises(
+        CheckpointError, match=r"entry 'w' .* is corrupt: it declares \d+ bytes .* expand to 2147483648"
+    ):
+        load(path)
+
+
+def test_a_zip_bomb_is_refused_from_its_declared_size_without_inflating(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.npz"
+    count = 65 * 2**20 // 8  # 65 MiB of zeros deflate to about 65 KB
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("z.npy", "w", force_zip64=True) as member:
+            member.write(npy_header("<f8", (count,)))
+            chunk = bytes(2**20)
+            for _ in range(count * 8 // len(chunk)):
+                member.write(chunk)
+    assert path.stat().st_size < 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(CheckpointError, match=r"entry 'z' of .*bomb\.npz' .* over the limit of 67108864"):
+            load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, f"load allocated {peak} bytes before refusing"
+
+
+def test_max_bytes_sets_the_limit(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    save({"a": np.zeros(100), "b": np.zeros(100)}, path)
+    with pytest.raises(CheckpointError, match=r"entry 'b' .* over the limit of 1000 .* pass a larger max_bytes"):
+        load(path, max_bytes=1000)
+    assert set(load(path, max_bytes=2000)) == {"a", "b"}
+    with pytest.raises(ArgumentError, match=r"load: max_bytes must be a non-negative integer or None, got -1"):
+        load(path, max_bytes=-1)
+
+
+def test_a_duplicated_or_encrypted_entry_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as archive, pytest.warns(UserWarning, match="Duplicate name"):
+        archive.writestr("w.npy", npy_bytes(np.zeros(1)))
+        archive.writestr("w.npy", npy_bytes(np.ones(1)))
+    with pytest.raises(CheckpointError, match=r"entry 'w' of .* appears twice"):
+        load(path)
+    write_zip(path, {"w.npy": npy_bytes(np.zeros(1))})
+    patch_records(path, CENTRAL, 8, "<H", 0x1)
+    with pytest.raises(CheckpointError, match=r"entry 'w' of .* is encrypted"):
+        load(path)
+
+
+def test_every_dtype_and_layout_np_savez_writes_still_loads(tmp_path: Path) -> None:
+    arrays = {
+        "f32": np.float32(3.5),
+        "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
+        "empty": np.zeros((0, 3)),
+        "big_endian": np.arange(4, dtype=">i4"),
+        "text": np.array(["ab", "c"]),
+        "complex": np.array([1 + 2j]),
+        "record": np.zeros(2, dtype=[("x", "f8"), ("y", "i2")]),
+    }
+    for writer in (np.savez, np.savez_compressed):
+        path = tmp_path / f"{writer.__name__}.npz"
+        writer(path, **arrays)
+        loaded = load(path)
+        for name, value in arrays.items():
+            assert loaded[name].dtype == value.dtype and loaded[name].shape == value.shape, name
+            np.testing.assert_array_equal(loaded[name], value)
+            assert loaded[name].flags.writeable
+
+
+def corruptions(data: bytes, rng: np.random.Generator) -> bytes:
+    """One random damage: flipped bytes (half of them aimed at zip and .npy headers), a cut, or an insertion."""
+    out = bytearray(data)
+    kind = rng.integers(4)
+    if kind == 3:
+        return bytes(out[: rng.integers(len(out))])
+    if kind == 2:
+        at = int(rng.integers(len(out)))
+        return bytes(out[:at] + rng.bytes(int(rng.integers(1, 16))) + out[at:])
+    marks = [i for sig in (LOCAL, CENTRAL, b"PK\x05\x06", b"PK\x06\x06", b"\x93NUMPY") for i in _find_all(data, sig)]
+    for _ in range(int(rng.integers(1, 6))):
+        if kind == 1 and marks:
+            at = min(len(out) - 1, int(rng.choice(marks)) + int(rng.integers(0, 60)))
+        else:
+            at = int(rng.integers(len(out)))
+        out[at] = int(rng.integers(256))
+    return bytes(out)
+
+
+def _find_all(data: bytes, signature: bytes) -> list[int]:
+    found, at = [], data.find(signature)
+    while at != -1:
+        found.append(at)
+        at = data.find(signature, at + 1)
+    return found
+
+
+@pytest.mark.parametrize("compressed", [False, True], ids=["saved", "savez_compressed"])
+def test_random_corruptions_give_a_checkpoint_error_or_arrays_never_anything_else(
+    tmp_path: Path, compressed: bool
+) -> None:
+    model = Tiny()
+    opt = Adam(model.parameters(), lr=0.1)
+    train(model, opt, 2)
+    path = tmp_path / "good.npz"
+    save({"model": model, "optim": opt}, path)
+    if compressed:
+        np.savez_compressed(path, **load(path))
+    good = path.read_bytes()
+    rng = np.random.default_rng(14)
+    outcomes = {"loaded": 0, "refused": 0}
+    damaged = tmp_path / "damaged.npz"
+    for case in range(300):
+        damaged.write_bytes(corruptions(good, rng))
+        try:
+            result = load(damaged)
+        except CheckpointError as exc:
+            assert "damaged.npz" in str(exc), f"case {case}: the message does not name the file: {exc}"
+            outcomes["refused"] += 1
+        except BaseException as exc:
+            pytest.fail(f"case {case}: {type(exc).__name__} escaped load(): {exc}")
+        else:
+            assert all(isinstance(v, np.ndarray) for v in result.values())
+            outcomes["loaded"] += 1
+    assert outcomes["refused"] > 100, outcomes  # the damage must actually have been noticed most of the time

@@ -5,7 +5,7 @@ The package tree is the architecture; read it in this order:
 - core/     the Tensor, the engine (tape and backward walk), the primitives
             with their VJPs, broadcasting, errors;
 - checks/   gradcheck, Hypothesis strategies (check_op), a hand-written BPTT;
-- nn/, optim.py   layers built only from core, and optimizers;
+- nn/, optim/  layers built only from core; optimizers and learning-rate schedulers;
 - io/       save/load and data sets;
 - inspect/  study tools: the tape, DOT, memory, backward watchers, gradient
             flow and gradient health;

@@ -1,22 +1,21 @@
-"""optim.py — optimizers: plain numpy loops over parameters. Read after nn/module.py.
+"""optimizer.py — the Optimizer base class: parameter groups, per-parameter state, state_dict.
+Read after nn/module.py; the update rules themselves are in algorithms.py.
 
 Each optimizer reads `p.grad` (left by `backward()`), updates its own state
 arrays, and *rebinds* `p.data` to a new array. It never writes into the old
 parameter array: a graph recorded before the step still holds that array and
 must keep seeing the values it was recorded with (see engine.Function.saved_tensors).
 
-The update rules are PyTorch's, written out in each class docstring with
-g = p.grad, t = the step count (1 on the first step), and all operations
-elementwise. As in PyTorch, weight decay is L2 added to the gradient
-(g <- g + weight_decay * p), and `maximize=True` negates g first.
-
 Parameter groups work as in PyTorch: pass a list of dicts, each with "params"
-and any hyper-parameters that differ from the defaults. The state dict is flat
+and any hyper-parameters that differ from the defaults. A learning-rate
+scheduler (lr_scheduler.py) changes `group["lr"]` in place and records the
+starting value as `group["initial_lr"]`, as PyTorch's do. The state dict is flat
 and made only of arrays, so `tg.save` can write it without pickle::
 
     optimizer          0-d str array, the class name ("Adam")
     param_groups.0.params   int array: indices of the group's parameters
     param_groups.0.lr       0-d array (a tuple such as betas is a 1-d array)
+    param_groups.0.initial_lr   only once a scheduler has recorded it
     state.3.exp_avg         the state array of parameter 3
     state.3.step            0-d int array
 """
@@ -29,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from .core.engine import enable_grad
-from .core.errors import ArgumentError, CheckpointError, DTypeError, GradientError, ShapeError, fmt_shape
-from .core.tensor import Tensor
+from ..core.engine import enable_grad
+from ..core.errors import ArgumentError, CheckpointError, DTypeError, GradientError, ShapeError, fmt_shape
+from ..core.tensor import Tensor
 
 ParamsArg = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 
@@ -181,7 +180,9 @@ class Optimizer:
             if f"param_groups.{g}.params" not in entries:
                 problems.append(f"missing entry param_groups.{g}.params")
             missing = sorted(
-                k for k in self.param_groups[g] if k != "params" and f"param_groups.{g}.{k}" not in entries
+                k
+                for k in self.param_groups[g]
+                if k not in ("params", "initial_lr") and f"param_groups.{g}.{k}" not in entries
             )
             problems += [f"missing entry param_groups.{g}.{k}" for k in missing]
         if not problems:
@@ -240,6 +241,11 @@ def _load_group_entry(
         if value.ndim != 1 or value.tolist() != expected:
             return [f"{key} is {value.tolist()}, but this optimizer's group {g} holds parameters {expected}"]
         return []
+    if field == "initial_lr":  # a scheduler's record; loading it before the scheduler exists is fine
+        if value.shape != () or value.dtype.kind not in "iuf":
+            return [f"{key} must be a 0-d number, got {value.dtype} {fmt_shape(value.shape)}"]
+        groups[g][field] = float(value)
+        return []
     if field not in current[g]:
         return [f"unexpected entry {key}"]
     template = current[g][field]
@@ -284,229 +290,3 @@ def _check_number(op: str, group: dict[str, Any], key: str, low: float = 0.0, be
     if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
         raise DTypeError(f"{op}: {key} must be a number, got {type(value).__name__}")
     _require(op, bool(low <= value < below), f"invalid {key} {value}: must be in [{low}, {below})")
-
-
-# ================================================================ the optimizers
-
-
-class SGD(Optimizer):
-    """Stochastic gradient descent, with optional momentum (PyTorch's rule).
-
-    g <- g + weight_decay * p
-    b <- g                                  on the first step (no dampening)
-    b <- momentum * b + (1 - dampening) * g  afterwards
-    g <- g + momentum * b   if nesterov,   else  g <- b      (only when momentum != 0)
-    p <- p - lr * g
-    """
-
-    _state_names = frozenset({"momentum_buffer"})
-
-    def __init__(
-        self,
-        params: ParamsArg,
-        lr: float = 1e-3,
-        momentum: float = 0.0,
-        dampening: float = 0.0,
-        weight_decay: float = 0.0,
-        nesterov: bool = False,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = dict(
-            lr=lr,
-            momentum=momentum,
-            dampening=dampening,
-            weight_decay=weight_decay,
-            nesterov=nesterov,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        for key in ("lr", "momentum", "weight_decay"):
-            _check_number("SGD", group, key)
-        _check_number("SGD", group, "dampening", -math.inf)
-        _require(
-            "SGD",
-            not group["nesterov"] or (group["momentum"] > 0 and group["dampening"] == 0),
-            "nesterov momentum requires momentum > 0 and dampening = 0",
-        )
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> Any:
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        momentum = group["momentum"]
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            buf = grad.copy() if buf is None else momentum * buf + (1 - group["dampening"]) * grad
-            state["momentum_buffer"] = buf
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        return param - group["lr"] * grad
-
-
-class Adam(Optimizer):
-    """Adam (Kingma & Ba), PyTorch's rule (L2 weight decay, not AdamW's decoupled one).
-
-    g <- g + weight_decay * p
-    m <- beta1 * m + (1 - beta1) * g
-    v <- beta2 * v + (1 - beta2) * g^2
-    v_max <- max(v_max, v)  and use v_max instead of v below   (amsgrad only)
-    p <- p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
-    """
-
-    _state_names = frozenset({"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"})
-
-    def __init__(
-        self,
-        params: ParamsArg,
-        lr: float = 1e-3,
-        betas: tuple[float, float] = (0.9, 0.999),
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        amsgrad: bool = False,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize
-        )
-        super().__init__(params, defaults)
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        for key in ("lr", "eps", "weight_decay"):
-            _check_number("Adam", group, key)
-        betas = group["betas"]
-        _require("Adam", isinstance(betas, tuple) and len(betas) == 2, f"betas must be a pair, got {betas!r}")
-        for i, beta in enumerate(betas):
-            _check_number("Adam", {f"betas[{i}]": beta}, f"betas[{i}]", 0.0, 1.0)
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> Any:
-        beta1, beta2 = group["betas"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        if not state:
-            state.update(step=0, exp_avg=np.zeros_like(param), exp_avg_sq=np.zeros_like(param))
-            if group["amsgrad"]:
-                state["max_exp_avg_sq"] = np.zeros_like(param)
-        state["step"] += 1
-        t = state["step"]
-        state["exp_avg"] = beta1 * state["exp_avg"] + (1 - beta1) * grad
-        state["exp_avg_sq"] = beta2 * state["exp_avg_sq"] + (1 - beta2) * grad * grad
-        second = state["exp_avg_sq"]
-        if group["amsgrad"]:
-            # setdefault: amsgrad may have been switched on after the first step
-            state["max_exp_avg_sq"] = np.maximum(state.setdefault("max_exp_avg_sq", np.zeros_like(param)), second)
-            second = state["max_exp_avg_sq"]
-        denom = np.sqrt(second) / math.sqrt(1 - beta2**t) + group["eps"]
-        return param - group["lr"] / (1 - beta1**t) * state["exp_avg"] / denom
-
-
-class RMSprop(Optimizer):
-    """RMSprop (Hinton), PyTorch's rule.
-
-    g <- g + weight_decay * p
-    v <- alpha * v + (1 - alpha) * g^2
-    a <- alpha * a + (1 - alpha) * g;   d = sqrt(v - a^2) + eps      (centered)
-                                        d = sqrt(v) + eps            (otherwise)
-    b <- momentum * b + g / d;  p <- p - lr * b                      (momentum > 0; b starts at 0)
-    p <- p - lr * g / d                                              (otherwise)
-    """
-
-    _state_names = frozenset({"step", "square_avg", "grad_avg", "momentum_buffer"})
-
-    def __init__(
-        self,
-        params: ParamsArg,
-        lr: float = 1e-2,
-        alpha: float = 0.99,
-        eps: float = 1e-8,
-        weight_decay: float = 0.0,
-        momentum: float = 0.0,
-        centered: bool = False,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = dict(
-            lr=lr,
-            alpha=alpha,
-            eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            centered=centered,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        for key in ("lr", "alpha", "eps", "weight_decay", "momentum"):
-            _check_number("RMSprop", group, key)
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> Any:
-        alpha = group["alpha"]
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        if not state:
-            state.update(step=0, square_avg=np.zeros_like(param))
-        state["step"] += 1
-        state["square_avg"] = alpha * state["square_avg"] + (1 - alpha) * grad * grad
-        if group["centered"]:
-            grad_avg = alpha * state.get("grad_avg", np.zeros_like(param)) + (1 - alpha) * grad
-            state["grad_avg"] = grad_avg
-            denom = np.sqrt(state["square_avg"] - grad_avg * grad_avg) + group["eps"]
-        else:
-            denom = np.sqrt(state["square_avg"]) + group["eps"]
-        if group["momentum"] > 0:
-            buf = group["momentum"] * state.get("momentum_buffer", np.zeros_like(param)) + grad / denom
-            state["momentum_buffer"] = buf
-            return param - group["lr"] * buf
-        return param - group["lr"] * grad / denom
-
-
-class Adagrad(Optimizer):
-    """Adagrad (Duchi et al.), PyTorch's rule.
-
-    g <- g + weight_decay * p
-    s <- s + g^2                        (s starts at initial_accumulator_value)
-    p <- p - lr / (1 + (t - 1) * lr_decay) * g / (sqrt(s) + eps)
-    """
-
-    _state_names = frozenset({"step", "sum"})
-
-    def __init__(
-        self,
-        params: ParamsArg,
-        lr: float = 1e-2,
-        lr_decay: float = 0.0,
-        weight_decay: float = 0.0,
-        initial_accumulator_value: float = 0.0,
-        eps: float = 1e-10,
-        *,
-        maximize: bool = False,
-    ) -> None:
-        defaults = dict(
-            lr=lr,
-            lr_decay=lr_decay,
-            weight_decay=weight_decay,
-            initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
-            maximize=maximize,
-        )
-        super().__init__(params, defaults)
-        # PyTorch creates the accumulator at construction, so it is in the state dict before any step.
-        for group in self.param_groups:
-            for p in group["params"]:
-                self.state[p] = {"step": 0, "sum": np.full_like(p.data, group["initial_accumulator_value"])}
-
-    def _validate(self, group: dict[str, Any]) -> None:
-        for key in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            _check_number("Adagrad", group, key)
-
-    def _update(self, param: np.ndarray, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> Any:
-        if not state:  # a group added after construction
-            state.update(step=0, sum=np.full_like(param, group["initial_accumulator_value"]))
-        state["step"] += 1
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param
-        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
-        state["sum"] = state["sum"] + grad * grad
-        return param - clr * grad / (np.sqrt(state["sum"]) + group["eps"])
