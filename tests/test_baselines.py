@@ -58,6 +58,9 @@ def test_linear_ar_forecast_feeds_its_predictions_back() -> None:
     # by hand: 1 + 0.25*2 + 0.5*4 = 3.5, then 1 + 0.25*4 + 0.5*3.5 = 3.75, then 1 + 0.25*3.5 + 0.5*3.75 = 3.75
     np.testing.assert_allclose(model.forecast(np.array([9.0, 2.0, 4.0]), 3), [3.5, 3.75, 3.75])
     np.testing.assert_allclose(model.one_step(np.array([2.0, 4.0, 3.5])), [3.5])
+    # a batch of histories (N, T) gives (horizon, N), each column the forecast of its own row
+    batch = np.array([[9.0, 2.0, 4.0], [0.0, 0.0, 0.0]])
+    np.testing.assert_allclose(model.forecast(batch, 2), [[3.5, 1.0], [3.75, 1.5]])
 
 
 def test_lagged_windows_lists_the_window_before_each_value() -> None:

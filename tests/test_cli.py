@@ -59,14 +59,15 @@ def leftovers(folder: Path) -> list[str]:
 # ---------------------------------------------------------------- help and entry points
 
 
-@pytest.mark.parametrize("command", [None, "forecast", "chars", "generate", "gradcheck"])
+@pytest.mark.parametrize("command", [None, "forecast", "predict", "chars", "generate", "gradcheck", "gradflow"])
 def test_every_command_has_help(capsys: pytest.CaptureFixture[str], command: str | None) -> None:
     status, out, _ = run(capsys, *([command] if command else []), "--help")
     assert status == 0
     assert out.startswith("usage: tinygrad-rnn" + (f" {command}" if command else ""))
     for option in {
-        "forecast": ["--csv", "--column", "--cell", "--bptt", "--dtype", "--plot"],
-        "chars": ["--text", "--resume", "--steps", "--clip", "--seed"],
+        "forecast": ["--csv", "--column", "--cell", "--bptt", "--dtype", "--plot", "--resume", "--force", "--horizon"],
+        "predict": ["--checkpoint", "--csv", "--column", "--horizon"],
+        "chars": ["--text", "--resume", "--force", "--save-every", "--steps", "--clip", "--seed"],
         "generate": ["--checkpoint", "--prime", "--temperature"],
     }.get(command or "", []):
         assert option in out
@@ -99,7 +100,11 @@ def test_forecast_beats_the_naive_baseline_on_the_default_series(
     assert test_mse < naive
     train_mse, train_naive = summary(out, "train mse")
     assert train_mse < train_naive
-    assert out.rstrip().splitlines()[-2:][0].startswith("train mse")  # the summary lines come last
+    closing = [line.split(" (")[0].rsplit(" ", 1)[0] for line in out.rstrip().splitlines()[-4:]]
+    assert closing == ["train mse", "train rmse", "test mse", "test rmse"]  # the summary lines come last
+    test_rmse, naive_rmse = summary(out, "test rmse")  # in the series' own units: the square root of the mse
+    assert test_rmse == pytest.approx(np.sqrt(test_mse), rel=1e-3)
+    assert naive_rmse == pytest.approx(np.sqrt(naive), rel=1e-3)
     with np.load(tmp_path / "f.npz", allow_pickle=False) as saved:  # a plain .npz: no tinygrad_rnn needed to read it
         assert {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight", "head.bias"} <= set(saved.files)
         config = json.loads(str(saved["cli.config"]))
@@ -111,13 +116,13 @@ def test_forecast_reports_linear_ar_baselines_fitted_on_the_training_part(capsys
     assert status == 0
     test_line = next(line for line in out.splitlines() if line.startswith("test mse"))
     reported = {
-        name: float(value) for name, value in re.findall(r"(linear AR\(9\)(?: on the sqrt)?) ([0-9.e+-]+)", test_line)
+        name: float(value) for name, value in re.findall(r"(linear AR\(9\)(?: on sqrt)?) ([0-9.e+-]+)", test_line)
     }
     # the same fits by the normal equations: 247 training values, 62 test values, one step ahead
     series = read_series(None, None)[0]
     for name, forward, back in [
         ("linear AR(9)", np.asarray, np.asarray),
-        ("linear AR(9) on the sqrt", np.sqrt, np.square),
+        ("linear AR(9) on sqrt", np.sqrt, np.square),
     ]:
         x = forward(series)
         design = np.array([[*x[t - 9 : t], 1.0] for t in range(9, len(x))])
@@ -283,7 +288,7 @@ BAD_INPUTS = {
     "header only": (lambda: ["forecast", "--csv", _write("h.csv", "v\n")], "a header row but no values"),
     "non-numeric column": (
         lambda: ["forecast", "--csv", _write("n.csv", "v\n1\n2\nthree\n"), "--column", "v"],
-        "column 'v' of n.csv has the non-numeric value 'three' on line 4",
+        "n.csv, line 4: column 'v' holds 'three', which is not a finite number",
     ),
     "unknown column": (lambda: ["forecast", "--csv", _write("u.csv", "a,b\n1,2\n"), "--column", "c"], "no column 'c'"),
     "ambiguous column": (lambda: ["forecast", "--csv", _write("m.csv", "a,b\n1,2\n")], "choose one with --column"),
@@ -328,6 +333,65 @@ BAD_INPUTS = {
         ],
         "holds a different model: it was trained with --hidden 16 (this run asks for 9)",
     ),
+    "existing checkpoint": (
+        lambda: ["forecast", "--epochs", "1", "--checkpoint", _write("old.npz", "mine")],
+        "--checkpoint old.npz already exists and this run would replace it; continue training it with --resume, "
+        "replace it with --force",
+    ),
+    "checkpoint that is not a file": (  # a pipe, not /dev/null: a regression must not replace a device as root
+        lambda: ["chars", "--text", "trained/fox.txt", "--checkpoint", _fifo("pipe.npz")],
+        "--checkpoint pipe.npz is not a regular file",
+    ),
+    "resume from a missing checkpoint": (lambda: ["forecast", "--resume", "none.npz"], "no such file"),
+    "resume from a checkpoint of another model": (
+        lambda: [
+            "forecast",
+            "--resume",
+            "trained/forecast.npz",
+            "--checkpoint",
+            "f.npz",
+            "--hidden",
+            "32",
+            "--window",
+            "12",
+        ],
+        "trained with --hidden 4 (this run asks for 32), --window 24 (this run asks for 12)",
+    ),
+    "horizon longer than the training part": (
+        lambda: ["forecast", "--window", "24", "--horizon", "300"],
+        "has 309 values, too short for --window 24 and --horizon 300",
+    ),
+    "csv cell beyond the csv module's limit": (
+        lambda: ["forecast", "--csv", _write("big.csv", "v\n1\n" + "9" * 200_000 + "\n")],
+        "big.csv is not valid CSV: line 3: field larger than field limit",
+    ),
+    "values that overflow": (
+        lambda: ["forecast", "--csv", _write("o.csv", "v\n" + "1e308\n-1e308\n" * 30)],
+        "the values of v in o.csv are too large to standardise",
+    ),
+    "predict from a chars checkpoint": (
+        lambda: ["predict", "--checkpoint", "trained/chars.npz"],
+        "not of `tinygrad-rnn forecast`",
+    ),
+    "predict from a series shorter than the window": (
+        lambda: ["predict", "--checkpoint", "trained/forecast.npz", "--csv", _write("p.csv", "v\n1\n2\n")],
+        "p.csv has 2 values in column 'v'; the model in trained/forecast.npz reads the last 24",
+    ),
+    "predict from a csv with a bad line": (
+        lambda: ["predict", "--checkpoint", "trained/forecast.npz", "--csv", _write("q.csv", "v\n1\n\n2\n-\n")],
+        "q.csv, line 5: column 'v' holds '-', which is not a finite number",
+    ),
+    "checkpoint holding NaN": (
+        lambda: ["generate", "--checkpoint", _with_nan("trained/chars.npz", "nan.npz")],
+        "nan.npz: parameter head.bias holds NaN or Inf",
+    ),
+    **{
+        f"negative seed for {command}": (
+            lambda command=command: [command, "--seed", "-1"],
+            "argument --seed: expected an integer >= 0, got '-1'",
+        )
+        for command in ("forecast", "chars", "generate", "gradcheck", "gradflow")
+    },
     "prime outside the vocabulary": (
         lambda: ["generate", "--checkpoint", "trained/chars.npz", "--prime", "QZ"],
         "--prime has 2 character(s) the model does not know",
@@ -335,12 +399,25 @@ BAD_INPUTS = {
 }
 
 
+def _fifo(path: str) -> str:
+    os.mkfifo(path)
+    return path
+
+
+def _with_nan(source: str, target: str) -> str:
+    entries = dict(np.load(source))
+    entries["head.bias"][0] = np.nan
+    np.savez(target, **entries)
+    return target
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Checkpoints of both commands, made once for the bad-input tests that need one."""
     folder = tmp_path_factory.mktemp("trained")
     (folder / "fox.txt").write_text(TEXT)
-    assert main(["forecast", "--epochs", "1", "--hidden", "4", "--checkpoint", str(folder / "forecast.npz")]) == 0
+    forecast = ["forecast", "--epochs", "1", "--hidden", "4", "--window", "24"]
+    assert main([*forecast, "--checkpoint", str(folder / "forecast.npz")]) == 0
     chars = ["chars", "--text", str(folder / "fox.txt"), *TINY_MODEL, "--steps", "2", "--sample-every", "2"]
     assert main([*chars, "--checkpoint", str(folder / "chars.npz")]) == 0
     return folder
@@ -373,9 +450,10 @@ def test_a_failed_run_leaves_the_previous_checkpoint_untouched(
     assert (tmp_path / "good.npz").read_bytes() == good
 
 
-def test_an_interrupted_run_writes_nothing(
+def test_a_run_stopped_in_the_middle_of_a_step_writes_nothing(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A KeyboardInterrupt inside a step (a second Ctrl-C) may leave parameters half updated: keep the file."""
     from tinygrad_rnn import optim
 
     assert run(capsys, "forecast", "--epochs", "1", "--hidden", "4", "--checkpoint", "good.npz")[0] == 0
@@ -388,8 +466,9 @@ def test_an_interrupted_run_writes_nothing(
             raise KeyboardInterrupt
 
     monkeypatch.setattr(optim.Adam, "step", interrupted)
-    status, _, err = run(capsys, "forecast", "--epochs", "1", "--hidden", "4", "--checkpoint", "good.npz")
-    assert status == 130 and "interrupted" in err and "Traceback" not in err
+    status, _, err = run(capsys, "forecast", "--epochs", "1", "--hidden", "4", "--checkpoint", "good.npz", "--force")
+    assert status == 130 and "Traceback" not in err
+    assert err == "tinygrad-rnn: interrupted in the middle of a step; this run saved nothing to good.npz\n"
     assert (tmp_path / "good.npz").read_bytes() == good
     assert leftovers(tmp_path) == ["good.npz"]
 
@@ -419,10 +498,14 @@ def test_plot_without_matplotlib_says_how_to_install_it(
     assert leftovers(tmp_path) == []  # checked before training: no checkpoint either
 
 
-@pytest.mark.parametrize("command", ["forecast", "chars"])
+@pytest.mark.parametrize("command", ["forecast", "chars", "gradflow"])
 def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path, text_file: Path, command: str) -> None:
     pytest.importorskip("matplotlib")
-    argv = [*TINY_FORECAST[:2], "1"] if command == "forecast" else ["chars", "--text", str(text_file), *TINY_CHARS]
+    argv = {
+        "forecast": [*TINY_FORECAST[:2], "1"],
+        "chars": ["chars", "--text", str(text_file), *TINY_CHARS],
+        "gradflow": ["gradflow", "--T", "4", "--batch", "2", "--hidden", "4"],
+    }[command]
     status, out, _ = run(capsys, *argv, "--plot", "out.png")
     assert status == 0 and "plot saved to out.png" in out
     assert (tmp_path / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

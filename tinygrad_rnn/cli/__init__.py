@@ -3,6 +3,7 @@
 Subcommands, one module each:
 
     forecast   forecast.py   predict the next value of a series (default: yearly sunspot numbers)
+    predict    predict.py    forecast ahead from a `forecast` checkpoint and a CSV
     chars      chars.py      a character-level language model (default: CPython's help topics)
     generate   chars.py      sample text from a `chars` checkpoint
     gradcheck  checks.py     finite-difference checks of every primitive and recurrent layer
@@ -11,7 +12,9 @@ Subcommands, one module each:
 The code only composes the library, as a user script would. This file turns
 argv into a call and every user error into one line on stderr with exit status
 2: argparse's own errors (`_Parser.error`), `CLIError` from the subcommands, and
-the library's own user errors.
+the library's own user errors. Checkpoints, and the rules that keep a run from
+losing one (no silent overwrite, periodic saves, Ctrl-C, divergence), are in
+checkpoints.py.
 """
 
 from __future__ import annotations
@@ -23,10 +26,12 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 from ..core.errors import TinygradRNNError
+from .checkpoints import Interrupted
 from .common import CLIError
 
 PROG = "tinygrad-rnn"
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # the shell's status for a program stopped by Ctrl-C (128 + SIGINT)
 
 
 class _UsageError(Exception):
@@ -41,7 +46,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import chars, checks, forecast, gradflow
+    from . import chars, checks, forecast, gradflow, predict
 
     parser = _Parser(
         prog=PROG,
@@ -51,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     forecast.add_parser(subparsers)
+    predict.add_parser(subparsers)
     chars.add_parsers(subparsers)
     checks.add_parser(subparsers)
     gradflow.add_parser(subparsers)
@@ -58,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run one command; return its exit status (0 success, 1 failed gradient check, 2 user error)."""
+    """Run one command; return its exit status (0 success, 1 failed gradient check, 2 user error,
+    130 interrupted)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -74,9 +81,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc))
     except (CLIError, TinygradRNNError) as exc:
         return _fail(f"{PROG}: error: {exc}")
+    except Interrupted as exc:  # Ctrl-C during training: the message says what was saved
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted; no checkpoint was written by this run", file=sys.stderr)
-        return 130
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        return _fail(f"{PROG}: error: out of memory; try smaller sizes (--hidden, --batch, --layers, --length)")
     except BrokenPipeError:  # e.g. `tinygrad-rnn generate | head`: the reader left, which is not an error
         # Point stdout at /dev/null so that Python's flush at exit does not raise a second time.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -61,18 +61,25 @@ class LinearAR:
         return self.predict_next(lagged_windows(np.asarray(values, dtype=np.float64), self.order))
 
     def forecast(self, history: np.ndarray, horizon: int) -> np.ndarray:
-        """`horizon` values ahead of `history`, each forecast fed back as the newest value of the next window."""
-        window = list(np.asarray(history, dtype=np.float64)[-self.order :])
-        if len(window) < self.order:
+        """`horizon` values ahead of `history`, each forecast fed back as the newest value of the next window.
+
+        history (T,) -> (horizon,); or a batch (N, T) of histories -> (horizon, N). Only the last `order`
+        values of each history are read.
+        """
+        history = np.asarray(history, dtype=np.float64)
+        if history.ndim not in (1, 2):
+            raise ShapeError(f"LinearAR.forecast: history must be (T,) or (N, T), got shape {history.shape}")
+        if history.shape[-1] < self.order:
             raise ArgumentError(
-                f"LinearAR.forecast: an AR({self.order}) needs {self.order} past values, got {len(window)}"
+                f"LinearAR.forecast: an AR({self.order}) needs {self.order} past values, got {history.shape[-1]}"
             )
+        window = history[..., history.shape[-1] - self.order :]
         ahead = []
         for _ in range(horizon):
-            value = float(np.dot(self.weights, window) + self.intercept)
+            value = self.predict_next(window)
             ahead.append(value)
-            window = [*window[1:], value]
-        return np.array(ahead)
+            window = np.concatenate([window[..., 1:], value[..., None]], axis=-1)
+        return np.stack(ahead) if ahead else np.empty((0, *history.shape[:-1]))
 
 
 def lagged_windows(values: np.ndarray, order: int) -> np.ndarray:

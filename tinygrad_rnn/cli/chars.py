@@ -17,10 +17,11 @@ import numpy as np
 
 from ..core.engine import no_grad
 from ..nn.recurrent import detach_state
-from . import common
+from . import checkpoints, common
 from .baselines import WittenBellNgram
 from .common import CLIError
 
+RUNNING_MEAN = 20  # batches in the train loss printed while training
 EVAL_CHARS = 4096  # characters scored for the validation loss: enough to compare runs, cheap to compute
 CONTEXT_CHARS = 64  # text read, unscored, before each scored stream, so no scored character goes without context
 NGRAM_ORDER = 5  # the best Witten-Bell order on the default text (4: 1.547, 5: 1.518, 6: 1.581 nats/char)
@@ -40,7 +41,12 @@ def add_parsers(subparsers: Any) -> None:
     data.add_argument("--text", metavar="FILE", help="a UTF-8 text file (default: CPython's help topics)")
     common.add_model_options(parser, cell="gru", hidden=128, layers=1)
     training = common.add_training_options(parser, lr=0.01, batch=32, bptt=32)
-    training.add_argument("--steps", type=common.positive_int, default=400, help="optimizer steps (default: 400)")
+    training.add_argument(
+        "--steps",
+        type=common.positive_int,
+        default=400,
+        help="optimizer steps in this run; with --resume, steps beyond the checkpoint's (default: 400)",
+    )
     training.add_argument(
         "--schedule",
         choices=common.SCHEDULES,
@@ -48,15 +54,8 @@ def add_parsers(subparsers: Any) -> None:
         help="learning rate over the run: cosine decays --lr to 0 by this run's last step; constant keeps it "
         "(default: constant)",
     )
+    common.add_checkpoint_options(parser, default="chars.npz", save_every=100, what="--steps")
     out = parser.add_argument_group("output")
-    out.add_argument("--checkpoint", metavar="FILE", default="chars.npz", help="where to save (default: chars.npz)")
-    out.add_argument(
-        "--resume",
-        metavar="FILE",
-        nargs="?",
-        const=True,
-        help="continue training from a checkpoint (default: the --checkpoint file); needs the same model options",
-    )
     out.add_argument(
         "--sample-every", type=common.positive_int, default=100, help="print a sample every N steps (default: 100)"
     )
@@ -84,7 +83,7 @@ def add_parsers(subparsers: Any) -> None:
         "--temperature", type=common.positive_float, default=0.8, help="below 1 is more conservative (default: 0.8)"
     )
     gen.add_argument("--length", type=common.positive_int, default=300, help="characters to generate (default: 300)")
-    gen.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    common.add_seed_option(gen, "random seed")
     gen.set_defaults(run=run_generate)
 
 
@@ -125,7 +124,7 @@ def encode(text: str, vocab: str, what: str) -> np.ndarray:
 def run_chars(args: argparse.Namespace) -> int:
     text, label = read_text(args.text)
     resume_path = None if args.resume is None else (args.checkpoint if args.resume is True else args.resume)
-    common.check_checkpoint_path(args.checkpoint)
+    checkpoints.claim_checkpoint(args.checkpoint, resume_path, args.force)
     common.check_plot_path(args.plot)
     settings = {
         "cell": args.cell,
@@ -136,8 +135,8 @@ def run_chars(args: argparse.Namespace) -> int:
     }
     start_step = 0
     if resume_path is not None:
-        saved, params, optimizer_state = common.load_checkpoint(resume_path, "chars")
-        common.compare_settings(resume_path, saved, settings)
+        saved, params, optimizer_state = checkpoints.load_checkpoint(resume_path, "chars")
+        checkpoints.compare_settings(resume_path, saved, settings)
         vocab = str(saved["vocab"])
         start_step = int(saved.get("step", 0))
     else:
@@ -158,8 +157,8 @@ def run_chars(args: argparse.Namespace) -> int:
     model = CharModel(args.cell, len(vocab), args.hidden, args.layers, dtype=args.dtype, rng=rng)
     optimizer = common.make_optimizer(args.optimizer, model.parameters(), args.lr)
     if resume_path is not None:
-        common.load_model_state(resume_path, model, params)
-        restored = common.restore_optimizer(resume_path, optimizer, optimizer_state, args.lr)
+        checkpoints.load_model_state(resume_path, model, params)
+        restored = checkpoints.restore_optimizer(resume_path, optimizer, optimizer_state, args.lr)
         common.say(
             f"resumed from {resume_path} at step {start_step}" + ("" if restored else " (fresh optimizer state)")
         )
@@ -175,9 +174,18 @@ def run_chars(args: argparse.Namespace) -> int:
     state: Any = None
     position = int(rng.integers(0, data.shape[1] - args.bptt))  # where in the streams this run starts reading
     end = start_step + args.steps
-    bar = common.progress_bar(end, "chars", initial=start_step)
+    config = {**settings, "kind": "chars", "vocab": vocab, "bptt": args.bptt, "source": label}
+    run = checkpoints.TrainingRun(
+        args.checkpoint,
+        model,
+        optimizer,
+        lambda step: {**config, "step": step},
+        save_every=args.save_every,
+        saved_step=start_step if checkpoints.same_file(resume_path, args.checkpoint) else None,
+        advice=common.divergence_advice(args.lr, args.clip),
+    )
     started = time.perf_counter()
-    try:
+    with run, common.progress_bar(end, "chars", initial=start_step) as bar:
         for step in range(start_step + 1, end + 1):
             if position + args.bptt + 1 > data.shape[1]:
                 position, state = 0, None  # wrapped around: the streams start again from a fresh state
@@ -193,7 +201,7 @@ def run_chars(args: argparse.Namespace) -> int:
             optimizer.step()
             state = detach_state(state)
             value = loss.item()
-            common.check_finite(value, step)
+            run.step_done(step, value)
             losses.append(value)
             elapsed = max(time.perf_counter() - started, 1e-9)
             chars_per_s = (step - start_step) * args.batch * args.bptt / elapsed
@@ -203,20 +211,28 @@ def run_chars(args: argparse.Namespace) -> int:
                 val = cross_entropy_nats(model, ids, len(train_ids), len(ids), args.batch)
                 val_curve.append((step, val))
                 sample = sample_text(model, vocab, prime, args.sample_length, args.temperature, rng)
+                recent = losses[-RUNNING_MEAN:]
                 common.say(
-                    f"--- step {step}/{end}  train loss {np.mean(losses[-20:]):.3f}  val loss {val:.3f} nats/char"
+                    f"--- step {step}/{end}  train loss {np.mean(recent):.3f} (mean of {len(recent)} batches)  "
+                    f"val loss {val:.3f} nats/char"
                 )
                 common.say(sample)
-    finally:
-        bar.close()
+        run.save(end)
     seconds = time.perf_counter() - started
 
-    config = {**settings, "kind": "chars", "vocab": vocab, "step": end, "bptt": args.bptt, "source": label}
-    common.save_checkpoint(args.checkpoint, model, config, optimizer)
-    common.say(f"trained {args.steps} steps in {seconds:.1f} s; checkpoint saved to {args.checkpoint}")
+    common.say(f"trained {args.steps} steps in {seconds:.1f} s")
+    common.say_saved("checkpoint", args.checkpoint, f"step {end}")
     if args.plot:
         plot_losses(args.plot, start_step, losses, val_curve, f"chars ({args.cell.upper()}, {label})")
-        common.say(f"plot saved to {args.plot}")
+        common.say_saved("plot", args.plot)
+    recent_batches = min(RUNNING_MEAN, len(losses))
+    common.say(
+        f"cross-entropy: up to {EVAL_CHARS} characters, the last of the training text and the first held out, "
+        f"each predicted from the text before it (streams from a fresh state that first read {CONTEXT_CHARS} "
+        f"unscored characters); the train loss above is the mean over the last {recent_batches} batch(es) "
+        f"({recent_batches * args.batch * args.bptt} characters from all over the text, each batch scored just "
+        "before the step that learned from it), so the two score different text"
+    )
     ngram = WittenBellNgram(train_ids, len(vocab), NGRAM_ORDER)
     n_train = len(train_ids)
     for part, first, end in (("train", max(1, n_train - EVAL_CHARS), n_train), ("val", n_train, len(ids))):
@@ -279,8 +295,8 @@ def sample_text(model: Any, vocab: str, prime: str, length: int, temperature: fl
     with no_grad():
         logits, state = model(ids[:, None])
         for _ in range(length):
-            last = np.asarray(logits.data[-1, 0], dtype=np.float64) / temperature
-            p = np.exp(last - last.max())
+            last = np.asarray(logits.data[-1, 0], dtype=np.float64)
+            p = np.exp((last - last.max()) / temperature)  # shift first: a tiny temperature must not overflow
             choice = int(rng.choice(len(vocab), p=p / p.sum()))
             out.append(vocab[choice])
             logits, state = model(np.array([[choice]]), state)
@@ -307,7 +323,7 @@ def plot_losses(path: str, start_step: int, losses: list[float], val: list[tuple
 
 
 def run_generate(args: argparse.Namespace) -> int:
-    config, params, _ = common.load_checkpoint(args.checkpoint, "chars")
+    config, params, _ = checkpoints.load_checkpoint(args.checkpoint, "chars")
     from .models import CharModel
 
     try:
@@ -317,7 +333,7 @@ def run_generate(args: argparse.Namespace) -> int:
         )
     except (KeyError, ValueError, TypeError):
         raise CLIError(f"{args.checkpoint}: its settings are incomplete; retrain with `tinygrad-rnn chars`") from None
-    common.load_model_state(args.checkpoint, model, params)
+    checkpoints.load_model_state(args.checkpoint, model, params)
     prime = args.prime if args.prime else ("\n" if "\n" in vocab else vocab[0])
     rng = np.random.default_rng(args.seed)
     print(sample_text(model, vocab, prime, args.length, args.temperature, rng))

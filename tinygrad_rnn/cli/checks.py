@@ -217,6 +217,8 @@ def run_check(check: Check, rng: np.random.Generator) -> Result:
 
 
 def add_parser(subparsers: Any) -> None:
+    from .common import add_seed_option
+
     parser = subparsers.add_parser(
         "gradcheck",
         help="check every primitive's and recurrent layer's gradient against finite differences",
@@ -226,7 +228,7 @@ def add_parser(subparsers: Any) -> None:
             "status 1 if any fails. Checks your installation without pytest."
         ),
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed for the random inputs (default: 0)")
+    add_seed_option(parser, "seed for the random inputs")
     parser.add_argument("--only", metavar="NAME", action="append", help="run only this check (may repeat)")
     parser.set_defaults(run=run)
 

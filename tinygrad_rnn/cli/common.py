@@ -1,5 +1,5 @@
 """cli/common.py — what the subcommands share: the user-error type, option helpers, optimizers,
-the progress bar, checkpoints with their settings, and the optional plotting import.
+the progress bar, and the optional plotting import. Checkpoints are in checkpoints.py.
 
 Nothing here differentiates anything: training code in forecast.py and chars.py calls
 `loss.backward()` and an optimizer from `tinygrad_rnn.optim`, exactly as a user script would.
@@ -8,20 +8,16 @@ Nothing here differentiates anything: training code in forecast.py and chars.py 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..nn.module import Module, Parameter
+from ..nn.module import Parameter
 from ..optim import Optimizer
 
-CHECKPOINT_FORMAT = 1
-CONFIG_KEY = "cli.config"  # the run's settings: JSON text in a 0-d string array (no pickle)
-OPTIMIZER_KEY = "optimizer"  # the optimizer's state_dict, saved as optimizer.<its names>
 PLOT_HINT = 'pip install "tinygrad_rnn[plot]"'
 
 
@@ -39,6 +35,16 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return value
 
 
@@ -109,16 +115,50 @@ def add_training_options(
         default=clip,
         help=f"clip the gradient norm to this value; 0 turns clipping off (default: {clip})",
     )
-    group.add_argument("--seed", type=int, default=0, help="random seed, for reproducible runs (default: 0)")
+    add_seed_option(group, "random seed, for reproducible runs")
+    return group
+
+
+def add_seed_option(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
+    parser.add_argument("--seed", type=nonnegative_int, default=0, help=f"{what}, an integer >= 0 (default: 0)")
+
+
+def add_checkpoint_options(
+    parser: argparse.ArgumentParser, *, default: str, save_every: int, what: str
+) -> argparse._ArgumentGroup:
+    """--checkpoint, --resume, --force and --save-every: the rules in checkpoints.py, told in --help."""
+    group = parser.add_argument_group(
+        "checkpoint",
+        "A run never replaces a checkpoint it did not write: to train again into an existing file, continue "
+        "it with --resume or replace it with --force (or give another --checkpoint). Ctrl-C finishes the "
+        "current step, saves and exits; training that diverges stops and keeps the last checkpoint saved.",
+    )
+    group.add_argument("--checkpoint", metavar="FILE", default=default, help=f"where to save (default: {default})")
+    group.add_argument(
+        "--resume",
+        metavar="FILE",
+        nargs="?",
+        const=True,
+        help=f"continue training from a checkpoint (default: the --checkpoint file) for {what} more; "
+        "needs the same model options",
+    )
+    group.add_argument("--force", action="store_true", help="replace an existing --checkpoint file")
+    group.add_argument(
+        "--save-every",
+        type=nonnegative_int,
+        default=save_every,
+        metavar="N",
+        help=f"also save every N optimizer steps; 0 saves only at the end (default: {save_every})",
+    )
     return group
 
 
 # ---------------------------------------------------------------- training helpers
 
 
-def check_finite(loss: float, step: int) -> None:
-    if not np.isfinite(loss):
-        raise CLIError(f"training diverged: the loss is {loss} at step {step}; try a smaller --lr or a --clip value")
+def divergence_advice(lr: float, clip: float) -> str:
+    clipping = "turn on gradient clipping with --clip 1" if clip == 0 else f"a smaller --clip (this run used {clip:g})"
+    return f"try a smaller --lr (this run used {lr:g}) or {clipping}"
 
 
 def make_optimizer(name: str, params: list[Parameter], lr: float) -> Optimizer:
@@ -167,6 +207,11 @@ def say(message: str) -> None:
     tqdm.write(message)
 
 
+def say_saved(what: str, path: str, detail: str = "") -> None:
+    """Every command words its saved files the same way: `checkpoint saved to f.npz (step 400)`."""
+    say(f"{what} saved to {path}" + (f" ({detail})" if detail else ""))
+
+
 # ---------------------------------------------------------------- plotting (optional extra)
 
 
@@ -186,13 +231,14 @@ def check_plot_path(path: str | None) -> None:
     """Fail before training, not after, when --plot cannot work."""
     if path is None:
         return
+    check_regular_file("--plot", path)
     plt = pyplot()
     suffix = Path(path).suffix.lower().lstrip(".")
     supported = plt.figure().canvas.get_supported_filetypes()
     plt.close("all")
     if suffix not in supported:
         raise CLIError(f"--plot {path}: unknown image type {suffix!r}; use one of: {', '.join(sorted(supported))}")
-    _check_parent("--plot", path)
+    check_parent("--plot", path)
 
 
 def save_figure(figure: Any, path: str) -> None:
@@ -206,95 +252,20 @@ def save_figure(figure: Any, path: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _check_parent(option: str, path: str) -> None:
+def check_regular_file(option: str, path: str) -> None:
+    """A save renames a new file over `path`: refuse folders and devices (as root, even /dev/null would go)."""
+    target = Path(path)
+    if target.is_dir():
+        raise CLIError(f"{option} {path} is a folder; give a file name")
+    if target.exists() and not target.is_file():
+        raise CLIError(f"{option} {path} is not a regular file; give a file name")
+
+
+def check_parent(option: str, path: str) -> None:
     parent = Path(path).resolve().parent
     if not parent.is_dir():
         raise CLIError(f"{option} {path}: the folder {parent} does not exist")
 
 
-# ---------------------------------------------------------------- checkpoints
-
-
-def encode_config(config: Mapping[str, Any]) -> np.ndarray:
-    """The settings as a 0-d string array: readable with plain `np.load(path)["cli.config"]`, no pickle."""
-    return np.array(json.dumps(dict(config), sort_keys=True))
-
-
-def check_checkpoint_path(path: str) -> None:
-    """Fail before training, not after, when the checkpoint could not be written."""
-    if Path(path).is_dir():
-        raise CLIError(f"--checkpoint {path} is a folder; give a file name such as model.npz")
-    _check_parent("--checkpoint", path)
-
-
-def save_checkpoint(path: str, model: Module, config: Mapping[str, Any], optimizer: Optimizer | None = None) -> None:
-    """One plain .npz: the model's state_dict under its own names, the settings under `cli.config`,
-    and the optimizer's state under `optimizer.*`. Written atomically by tinygrad_rnn.io.serialization."""
-    from ..io.serialization import save
-
-    entries: dict[str, Any] = dict(model.state_dict())
-    entries[CONFIG_KEY] = encode_config({"format": CHECKPOINT_FORMAT, **config})
-    if optimizer is not None:
-        entries[OPTIMIZER_KEY] = optimizer.state_dict()  # a nested mapping: saved as optimizer.<name>
-    try:
-        save(entries, path)
-    except (OSError, ValueError) as exc:
-        raise CLIError(f"cannot write checkpoint {path}: {_one_line(exc)}") from None
-
-
-def load_checkpoint(path: str, kind: str) -> tuple[dict[str, Any], dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """(settings, model entries, optimizer entries) of a checkpoint that `save_checkpoint` wrote for `kind`."""
-    from ..io.serialization import load
-
-    try:
-        entries = load(path)
-    except (OSError, ValueError) as exc:
-        raise CLIError(f"cannot read checkpoint {path}: {_one_line(exc)}") from None
-    if CONFIG_KEY not in entries:
-        raise CLIError(f"{path} was not written by tinygrad-rnn (it has no {CONFIG_KEY} entry)")
-    try:
-        config = json.loads(str(entries.pop(CONFIG_KEY)))
-    except ValueError:
-        raise CLIError(f"{path}: its {CONFIG_KEY} entry is damaged") from None
-    if not isinstance(config, dict) or config.get("format") != CHECKPOINT_FORMAT:
-        raise CLIError(f"{path}: unknown checkpoint format; it was not written by this version of tinygrad-rnn")
-    if config.get("kind") != kind:
-        raise CLIError(
-            f"{path} is a checkpoint of `tinygrad-rnn {config.get('kind')}`, not of `tinygrad-rnn {kind}`; "
-            "give a checkpoint written by the same command"
-        )
-    head = OPTIMIZER_KEY + "."
-    params = {k: v for k, v in entries.items() if not k.startswith(head)}
-    optimizer_state = {k[len(head) :]: v for k, v in entries.items() if k.startswith(head)}
-    return config, params, optimizer_state
-
-
-def load_model_state(path: str, model: Module, params: Mapping[str, np.ndarray]) -> None:
-    try:
-        model.load_state_dict(params)
-    except ValueError as exc:
-        raise CLIError(f"{path} does not fit this model: {_one_line(exc)}") from None
-
-
-def restore_optimizer(path: str, optimizer: Optimizer, state: Mapping[str, np.ndarray], lr: float) -> bool:
-    """Load the saved optimizer state, keeping this run's --lr; False when the checkpoint had none."""
-    if not state:
-        return False
-    try:
-        optimizer.load_state_dict(state)
-    except ValueError as exc:
-        raise CLIError(f"{path}: its optimizer state does not fit: {_one_line(exc)}") from None
-    for group in optimizer.param_groups:
-        group["lr"] = lr
-    return True
-
-
-def compare_settings(path: str, saved: Mapping[str, Any], wanted: Mapping[str, Any]) -> None:
-    """Resuming needs the same model: name every setting that differs."""
-    diffs = [f"--{k} {saved.get(k)} (this run asks for {v})" for k, v in wanted.items() if saved.get(k) != v]
-    if diffs:
-        raise CLIError(f"{path} holds a different model: it was trained with " + ", ".join(diffs))
-
-
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__

@@ -14,6 +14,7 @@ import argparse
 import csv
 import io
 import time
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from ..core.engine import no_grad
 from ..core.tensor import Tensor
 from ..nn.recurrent import tbptt_chunks
-from . import common
+from . import checkpoints, common
 from .baselines import LinearAR
 from .common import CLIError
 
@@ -38,13 +39,11 @@ def add_parser(subparsers: Any) -> None:
         description=(
             "Train an RNN, LSTM or GRU to predict the next value of a series from the previous --window values. "
             "Without --csv it uses the yearly sunspot numbers 1700-2008 that ship with the package. Reports "
-            "train and test mean squared error beside the naive forecast (repeat the last value), and saves a "
-            "checkpoint."
+            "train and test errors in the series' units beside the naive forecast (repeat the last value), "
+            "--horizon steps ahead, and saves a checkpoint that `tinygrad-rnn predict` forecasts from."
         ),
     )
-    data = parser.add_argument_group("data")
-    data.add_argument("--csv", metavar="FILE", help="a CSV file with a header row (default: the sunspot numbers)")
-    data.add_argument("--column", metavar="NAME", help="the column of --csv to forecast (needed if it has several)")
+    data = add_data_options(parser)
     data.add_argument(
         "--window", type=common.positive_int, default=12, help="past values the model reads (default: 12)"
     )
@@ -63,7 +62,10 @@ def add_parser(subparsers: Any) -> None:
     common.add_model_options(parser, cell="gru", hidden=32, layers=1)
     training = common.add_training_options(parser, lr=0.01, batch=16, bptt=None)
     training.add_argument(
-        "--epochs", type=common.positive_int, default=15, help="passes over the windows (default: 15)"
+        "--epochs",
+        type=common.positive_int,
+        default=15,
+        help="passes over the windows in this run; with --resume, epochs beyond the checkpoint's (default: 15)",
     )
     training.add_argument(
         "--schedule",
@@ -72,19 +74,70 @@ def add_parser(subparsers: Any) -> None:
         help="learning rate over the run: cosine decays --lr to 0 by this run's last step; constant keeps it "
         "(default: cosine)",
     )
+    common.add_checkpoint_options(parser, default="forecast.npz", save_every=100, what="--epochs")
     out = parser.add_argument_group("output")
-    out.add_argument(
-        "--checkpoint", metavar="FILE", default="forecast.npz", help="where to save (default: forecast.npz)"
-    )
+    add_horizon_option(out, "also report the test error 2, 3, ..., N steps ahead, feeding predictions back")
     out.add_argument("--plot", metavar="FILE", help="save a PNG of forecast against truth and the loss curve")
     parser.set_defaults(run=run)
+
+
+def add_data_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    data = parser.add_argument_group("data")
+    data.add_argument(
+        "--csv", metavar="FILE", help="a CSV file, with or without a header row (default: the sunspot numbers)"
+    )
+    data.add_argument("--column", metavar="NAME", help="the column of --csv to forecast (needed if it has several)")
+    return data
+
+
+def add_horizon_option(group: argparse._ArgumentGroup, what: str) -> None:
+    group.add_argument("--horizon", type=common.positive_int, default=1, metavar="N", help=f"{what} (default: 1)")
 
 
 # ---------------------------------------------------------------- data
 
 
-def read_series(path: str | None, column: str | None) -> tuple[np.ndarray, str, str]:
-    """(values, column name, a label for messages) from the user's CSV or the embedded default."""
+def to_model_units(values: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
+    """What the network reads and predicts: (f(value) - mean) / std, where f is the transform (the square
+    root, or nothing) and mean and std are those of f over the training part, which a checkpoint stores.
+    Every conversion goes through this function and `to_series_units`."""
+    return (apply_transform(values, scale.get("transform", "none")) - scale["mean"]) / scale["std"]
+
+
+def to_series_units(z: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
+    """The inverse of `to_model_units`: back to the series' own units."""
+    return invert_transform(
+        np.asarray(z, dtype=np.float64) * scale["std"] + scale["mean"], scale.get("transform", "none")
+    )
+
+
+def resolve_transform(name: str, series: np.ndarray, label: str) -> str:
+    """The transform `--transform name` means for this series: auto is sqrt unless a value is negative."""
+    negative = bool(np.any(series < 0))
+    if name == "auto":
+        return "none" if negative else "sqrt"
+    if name == "sqrt" and negative:
+        raise CLIError(f"--transform sqrt needs values >= 0, but {label} has {series.min():.4g}; use --transform none")
+    return name
+
+
+def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if transform != "sqrt":
+        return values
+    if np.any(values < 0):
+        raise CLIError(f"the model reads square roots, but the values include {values.min():.4g}, below 0")
+    return np.sqrt(values)
+
+
+def invert_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """Back to the series' units; a square root below 0 cannot be, so it counts as 0."""
+    return np.maximum(values, 0.0) ** 2 if transform == "sqrt" else values
+
+
+def read_series(path: str | None, column: str | None, preferred: str | None = None) -> tuple[np.ndarray, str, str]:
+    """(values, column name, a label for messages) from the user's CSV or the embedded default.
+    Without --column, a CSV of several columns needs one named `preferred` (the column a model was trained on)."""
     if path is None:
         text = resources.files("tinygrad_rnn").joinpath("io/data_files/sunspots.csv").read_text(encoding="utf-8")
         label = "the embedded sunspot series"
@@ -92,7 +145,7 @@ def read_series(path: str | None, column: str | None) -> tuple[np.ndarray, str, 
     else:
         text = read_text_file(path)
         label = path
-    return (*parse_csv(text, column, label), label)
+    return (*parse_csv(text, column, label, preferred), label)
 
 
 def read_text_file(path: str) -> str:
@@ -112,8 +165,12 @@ def read_text_file(path: str) -> str:
     return text
 
 
-def parse_csv(text: str, column: str | None, label: str) -> tuple[np.ndarray, str]:
-    rows = [(n, row) for n, row in enumerate(csv.reader(io.StringIO(text)), start=1) if any(c.strip() for c in row)]
+def parse_csv(text: str, column: str | None, label: str, preferred: str | None = None) -> tuple[np.ndarray, str]:
+    reader = csv.reader(io.StringIO(text))
+    try:  # line_num, not a row count: a quoted cell may span lines
+        rows = [(reader.line_num, row) for row in reader if any(cell.strip() for cell in row)]
+    except csv.Error as exc:
+        raise CLIError(f"{label} is not valid CSV: line {reader.line_num}: {exc}") from None
     if not rows:
         raise CLIError(f"{label} is empty")
     header = [cell.strip() for cell in rows[0][1]]
@@ -121,6 +178,8 @@ def parse_csv(text: str, column: str | None, label: str) -> tuple[np.ndarray, st
         header = [str(i + 1) for i in range(len(header))]
     else:
         rows = rows[1:]
+    if column is None and preferred in header:
+        column = preferred
     if column is None:
         if len(header) != 1:
             raise CLIError(f"{label} has columns {', '.join(header)}; choose one with --column")
@@ -132,8 +191,8 @@ def parse_csv(text: str, column: str | None, label: str) -> tuple[np.ndarray, st
     for line, row in rows:
         cell = row[j].strip() if j < len(row) else ""
         if not _is_number(cell):
-            what = "an empty value" if not cell else f"the non-numeric value {cell!r}"
-            raise CLIError(f"column {column!r} of {label} has {what} on line {line}")
+            what = "is empty" if not cell else f"holds {cell!r}, which is not a finite number"
+            raise CLIError(f"{label}, line {line}: column {column!r} {what}")
         values.append(float(cell))
     if not values:
         raise CLIError(f"{label} has a header row but no values")
@@ -164,127 +223,182 @@ def windows(z: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
 def run(args: argparse.Namespace) -> int:
     series, column, label = read_series(args.csv, args.column)
     n_train, n_test = split_sizes(len(series), args.test_fraction)
-    if n_train < args.window + 1:
-        need = args.window + 1
-        while split_sizes(need, args.test_fraction)[0] < args.window + 1:
-            need += 1
-        raise CLIError(
-            f"{label} has {len(series)} values, too short for --window {args.window}: with --test-fraction "
-            f"{args.test_fraction} it needs at least {need}"
-        )
-    common.check_checkpoint_path(args.checkpoint)
+    check_length(label, len(series), args.window, args.test_fraction, args.horizon)
+    resume_path = None if args.resume is None else (args.checkpoint if args.resume is True else args.resume)
+    checkpoints.claim_checkpoint(args.checkpoint, resume_path, args.force)
     common.check_plot_path(args.plot)
     rng = np.random.default_rng(args.seed)  # initialises the parameters, then shuffles the windows
     bptt = args.bptt or args.window
-
-    transform = resolve_transform(args.transform, series, label)
-    modelled = apply_transform(series, transform)
-    mean, std = float(modelled[:n_train].mean()), float(modelled[:n_train].std())
-    std = std if std > 0 else 1.0
-    z = ((modelled - mean) / std).astype(args.dtype)
+    settings = {
+        "cell": args.cell,
+        "hidden": args.hidden,
+        "layers": args.layers,
+        "dtype": args.dtype,
+        "optimizer": args.optimizer,
+        "window": args.window,
+    }
 
     from ..nn.functional import mse_loss
     from .models import Forecaster
 
     model = Forecaster(args.cell, args.hidden, args.layers, dtype=args.dtype, rng=rng)
-    params = model.parameters()
-    optimizer = common.make_optimizer(args.optimizer, params, args.lr)
+    optimizer = common.make_optimizer(args.optimizer, model.parameters(), args.lr)
+    start_step, start_epoch = 0, 0
+    if resume_path is not None:
+        saved, params, optimizer_state = checkpoints.load_checkpoint(resume_path, "forecast")
+        checkpoints.compare_settings(resume_path, saved, settings)
+        checkpoints.load_model_state(resume_path, model, params)
+        restored = checkpoints.restore_optimizer(resume_path, optimizer, optimizer_state, args.lr)
+        # what the model was trained on; checkpoints from before --transform modelled the values as they are
+        scale = {"mean": float(saved["mean"]), "std": float(saved["std"]), "transform": saved.get("transform", "none")}
+        start_step, start_epoch = int(saved.get("step", 0)), int(saved.get("epochs", 0))
+        common.say(
+            f"resumed from {resume_path} at step {start_step}" + ("" if restored else " (fresh optimizer state)")
+        )
+    else:
+        transform = resolve_transform(args.transform, series, label)
+        modelled = apply_transform(series[:n_train], transform)
+        with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, in words
+            mean, std = float(modelled.mean()), float(modelled.std())
+        if not np.isfinite([mean, std]).all():
+            raise CLIError(f"the values of {column} in {label} are too large to standardise (their std overflows)")
+        scale = {"mean": mean, "std": std if std > 0 else 1.0, "transform": transform}
+    z = to_model_units(series, scale).astype(args.dtype)
 
     starts = np.arange(n_train - args.window)  # every window whose target stays inside the training part
     steps_per_epoch = -(-len(starts) // args.batch)
     common.say(
         f"forecast {column} of {label}: {n_train} values to train on, {n_test} to test; "
-        f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}, "
-        f"{'square root of the values' if transform == 'sqrt' else 'values as they are'}"
+        f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}"
     )
-    total_steps = args.epochs * steps_per_epoch
+    value = "sqrt(value)" if scale["transform"] == "sqrt" else "value"
+    common.say(
+        f"train loss: mse of the standardised series ({value} - {scale['mean']:.4g}) / {scale['std']:.4g}, "
+        f"over every position of every window; rmse: its square root in the units of {column}"
+        + (f" (of its square root: {column} is modelled as sqrt({column}))" if scale["transform"] == "sqrt" else "")
+    )
+    config = {**settings, **scale, "kind": "forecast", "column": column, "source": label}
+    run = checkpoints.TrainingRun(
+        args.checkpoint,
+        model,
+        optimizer,
+        lambda step: {**config, "step": step, "epochs": start_epoch + (step - start_step) // steps_per_epoch},
+        save_every=args.save_every,
+        saved_step=start_step if checkpoints.same_file(resume_path, args.checkpoint) else None,
+        advice=common.divergence_advice(args.lr, args.clip),
+    )
     losses: list[float] = []
     report_every = max(1, args.epochs // 5)
-    bar = common.progress_bar(args.epochs * steps_per_epoch, "forecast")
+    end = start_step + args.epochs * steps_per_epoch
     started = time.perf_counter()
-    try:
-        for epoch in range(1, args.epochs + 1):
+    with run, common.progress_bar(end, "forecast", initial=start_step) as bar:
+        for epoch in range(start_epoch + 1, start_epoch + args.epochs + 1):
             epoch_losses = []
             for batch in np.array_split(rng.permutation(starts), steps_per_epoch):
                 if args.schedule == "cosine":
-                    common.set_lr(optimizer, common.cosine_lr(args.lr, len(losses), total_steps))
+                    common.set_lr(optimizer, common.cosine_lr(args.lr, len(losses), end - start_step))
                 seq = windows(z, batch, args.window + 1)[:, :, None]
                 loss = train_step(model, optimizer, seq, bptt, args.clip, mse_loss)
-                common.check_finite(loss, len(losses) + 1)
+                run.step_done(start_step + len(losses) + 1, loss)
                 losses.append(loss)
                 epoch_losses.append(loss)
                 bar.set_postfix(loss=f"{loss:.4f}", refresh=False)
                 bar.update(1)
-            if epoch % report_every == 0 or epoch == args.epochs:
+            if (epoch - start_epoch) % report_every == 0 or epoch == start_epoch + args.epochs:
+                epoch_loss = float(np.mean(epoch_losses))
                 common.say(
-                    f"epoch {epoch:3d}/{args.epochs}  train loss {np.mean(epoch_losses):.4f} (standardised units)"
+                    f"epoch {epoch:3d}/{start_epoch + args.epochs}  train loss {epoch_loss:.4f} "
+                    f"(rmse {np.sqrt(epoch_loss) * scale['std']:.4g})"
                 )
-    finally:
-        bar.close()
+        run.save(end)
     seconds = time.perf_counter() - started
+    common.say(f"trained {len(losses)} steps in {seconds:.1f} s")
+    common.say_saved("checkpoint", args.checkpoint, f"step {end}")
 
     # predicted[i] is the forecast of series[window + i], in the series' own units
-    predicted = invert_transform(predict_one_step(model, z, args.window) * std + mean, transform)
-    truth = series[args.window :]
-    split = n_train - args.window
-    baselines = baseline_forecasts(series, n_train, args.window, transform)
-
-    config = {
-        "kind": "forecast",
-        "cell": args.cell,
-        "hidden": args.hidden,
-        "layers": args.layers,
-        "dtype": args.dtype,
-        "window": args.window,
-        "transform": transform,
-        "mean": mean,
-        "std": std,
-        "column": column,
-        "source": label,
-        "epochs": args.epochs,
-        "seed": args.seed,
-    }
-    common.save_checkpoint(args.checkpoint, model, config, optimizer)
-    common.say(f"trained {len(losses)} steps in {seconds:.1f} s; checkpoint saved to {args.checkpoint}")
+    predicted = to_series_units(predict_one_step(model, z, args.window), scale)
     if args.plot:
         plot_forecast(args.plot, series, predicted, args.window, n_train, losses, f"{column} ({args.cell.upper()})")
-        common.say(f"plot saved to {args.plot}")
+        common.say_saved("plot", args.plot)
+    if args.horizon > 1:
+        report_horizons(model, series, scale, args.window, n_train, args.horizon)
+    truth = series[args.window :]
+    origins = np.arange(args.window, len(series))
+    one_step = baseline_forecasts(series, n_train, args.window, origins, 1, scale["transform"])
+    split = n_train - args.window
+    common.say(
+        f"errors in the units of {column}: mse in squared units, rmse in the units themselves; "
+        "every baseline is fitted on the training part only"
+    )
     for part, where in (("train", slice(None, split)), ("test", slice(split, None))):
-        others = ", ".join(f"{name} {_mse(guess[where], truth[where]):.4g}" for name, guess in baselines.items())
-        print(f"{part} mse {_mse(predicted[where], truth[where]):.4g} ({others})")
+        model_mse = _mse(predicted[where], truth[where])
+        others = {_baseline_label(name): _mse(guess[0, where], truth[where]) for name, guess in one_step.items()}
+        print(f"{part} mse {model_mse:.4g} (" + ", ".join(f"{k} {v:.4g}" for k, v in others.items()) + ")")
+        rmse = ", ".join(f"{k} {np.sqrt(v):.4g}" for k, v in others.items())
+        print(f"{part} rmse {np.sqrt(model_mse):.4g} ({rmse})")
     return 0
 
 
-def resolve_transform(name: str, series: np.ndarray, label: str) -> str:
-    """The transform `--transform name` means for this series: auto is sqrt unless a value is negative."""
-    negative = bool(np.any(series < 0))
-    if name == "auto":
-        return "none" if negative else "sqrt"
-    if name == "sqrt" and negative:
-        raise CLIError(f"--transform sqrt needs values >= 0, but {label} has {series.min():.4g}; use --transform none")
-    return name
+def _baseline_label(name: str) -> str:
+    """The summary lines' name for a column of the horizon table: AR(12)-sqrt is "linear AR(12) on sqrt"."""
+    if name == "naive":
+        return "naive baseline"
+    order, _, transform = name.partition("-")
+    return f"linear {order}" + (f" on {transform}" if transform else "")
 
 
-def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
-    return np.sqrt(values) if transform == "sqrt" else np.asarray(values, dtype=np.float64)
+def check_length(label: str, n: int, window: int, test_fraction: float, horizon: int) -> None:
+    """Training needs one window and its target in the training part; --horizon N needs N - 1 more."""
+    need_train = window + max(1, horizon - 1)
+    if split_sizes(n, test_fraction)[0] >= need_train:
+        return
+    need = need_train
+    while split_sizes(need, test_fraction)[0] < need_train:
+        need += 1
+    what = f"--window {window}" + (f" and --horizon {horizon}" if horizon > 1 else "")
+    raise CLIError(
+        f"{label} has {n} values, too short for {what}: with --test-fraction {test_fraction} it needs at least {need}"
+    )
 
 
-def invert_transform(values: np.ndarray, transform: str) -> np.ndarray:
-    """Back to the series' units; a square root below 0 cannot be, so it counts as 0."""
-    return np.maximum(values, 0.0) ** 2 if transform == "sqrt" else values
+def report_horizons(
+    model: Any, series: np.ndarray, scale: Mapping[str, Any], window: int, n_train: int, horizon: int
+) -> None:
+    """Test mse at each horizon h = 1..N: every test value forecast from the values up to h steps before it."""
+    n_test = len(series) - n_train
+    origins = np.arange(n_train - horizon + 1, len(series))  # forecasts start after series[origin - 1]
+    recent = windows(to_model_units(series, scale), origins - window, window)
+    ahead = {
+        "model": to_series_units(model.forecast(recent, horizon), scale),
+        **baseline_forecasts(series, n_train, window, origins, horizon, scale.get("transform", "none")),
+    }
+    truth = series[n_train:]
+    common.say(f"test mse by horizon h: each of the {n_test} test values forecast h steps ahead, predictions fed back")
+    width = {name: max(14, len(name) + 2) for name in ahead}
+    common.say("  h" + "".join(f"{name:>{width[name]}}" for name in ahead))
+    for h in range(1, horizon + 1):
+        take = slice(horizon - h, horizon - h + n_test)  # the origins h - 1 steps before each test value
+        common.say(f"{h:3d}" + "".join(f"{_mse(f[h - 1, take], truth):{width[n]}.4g}" for n, f in ahead.items()))
 
 
-def baseline_forecasts(series: np.ndarray, n_train: int, window: int, transform: str) -> dict[str, np.ndarray]:
-    """One-step forecasts of series[window:] by the classical models, each fitted on the training part only:
-    the naive "next = last", a linear AR(window) by least squares, and the same AR on the network's transform.
-    The ARs are left out when the training part is too short to determine their window + 1 coefficients."""
-    forecasts = {"naive baseline": series[window - 1 : -1]}
-    if n_train >= 2 * window + 1:
-        forecasts[f"linear AR({window})"] = LinearAR.fit(series[:n_train], window).one_step(series)
-        if transform != "none":
-            modelled = apply_transform(series, transform)
-            ar = LinearAR.fit(modelled[:n_train], window)
-            forecasts[f"linear AR({window}) on the {transform}"] = invert_transform(ar.one_step(modelled), transform)
+def baseline_forecasts(
+    series: np.ndarray, n_train: int, window: int, origins: np.ndarray, horizon: int, transform: str = "none"
+) -> dict[str, np.ndarray]:
+    """Each baseline's forecasts (horizon, len(origins)) from the values before each origin, fed back
+    like the network's: the naive "next = last"; a linear AR(window) fitted by least squares on
+    series[:n_train]; and, when the network models a transform of the series, the same AR on that
+    transform. The ARs are left out when the training part is too short to determine their window + 1
+    coefficients."""
+    forecasts = {"naive": np.broadcast_to(series[origins - 1], (horizon, len(origins)))}  # the last value, repeated
+    if n_train < 2 * window + 1:
+        return forecasts
+    recent = windows(series, origins - window, window).T  # (origins, window)
+    forecasts[f"AR({window})"] = LinearAR.fit(series[:n_train], window).forecast(recent, horizon)
+    if transform != "none":
+        modelled = apply_transform(series, transform)
+        ar = LinearAR.fit(modelled[:n_train], window)
+        recent = windows(modelled, origins - window, window).T
+        forecasts[f"AR({window})-{transform}"] = invert_transform(ar.forecast(recent, horizon), transform)
     return forecasts
 
 

@@ -52,7 +52,7 @@ def add_parser(subparsers: Any) -> None:
         default=3.0,
         help="added to the LSTM forget-gate and GRU update-gate biases in the open-gate rows (default: 3.0)",
     )
-    exp.add_argument("--seed", type=int, default=0, help="seed for the data and the weights (default: 0)")
+    common.add_seed_option(exp, "seed for the data and the weights")
     out = parser.add_argument_group("output")
     out.add_argument("--plot", metavar="FILE", help="save log-scale curves of ||dL/dh_t|| over t (needs matplotlib)")
     out.add_argument("--health", action="store_true", help="add check_gradients' verdict for each configuration")
@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
             say(f"{row.config.label}: {_health_line(row)}")
     if args.plot:
         _plot(rows, args.plot)
-        say(f"wrote {args.plot}")
+        common.say_saved("plot", args.plot)
     say(f"gradflow took {time.perf_counter() - started:.1f} s")
     if args.sweep:
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.engine import no_grad
 from ..core.tensor import Tensor
 from ..nn.init import RNG, make_rng
 from ..nn.layers import Linear
@@ -41,6 +42,21 @@ class Forecaster(Module):
         out, state = self.rnn(x, state)
         prediction: Tensor = self.head(out)
         return prediction, state
+
+    def forecast(self, recent: np.ndarray, horizon: int) -> np.ndarray:
+        """The next `horizon` values after each column of `recent` (window, B): (horizon, B).
+
+        Each step reads the latest `window` values from a fresh state, as in training, and its
+        prediction becomes the newest value the next step reads.
+        """
+        values = np.asarray(recent, dtype=self.head.weight.data.dtype)
+        ahead = []
+        with no_grad():
+            for _ in range(horizon):
+                prediction, _ = self(Tensor(values[:, :, None]))
+                ahead.append(prediction.data[-1, :, 0])
+                values = np.concatenate([values[1:], prediction.data[-1:, :, 0]])
+        return np.array(ahead, dtype=np.float64)
 
 
 class CharModel(Module):
