@@ -44,15 +44,15 @@ def add_parsers(subparsers: Any) -> None:
     training.add_argument(
         "--steps",
         type=common.positive_int,
-        default=400,
-        help="optimizer steps in this run; with --resume, steps beyond the checkpoint's (default: 400)",
+        default=1500,
+        help="optimizer steps in this run; with --resume, steps beyond the checkpoint's (default: 1500)",
     )
     training.add_argument(
         "--schedule",
         choices=common.SCHEDULES,
-        default="constant",
+        default="cosine",
         help="learning rate over the run: cosine decays --lr to 0 by this run's last step; constant keeps it "
-        "(default: constant)",
+        "(default: cosine)",
     )
     common.add_checkpoint_options(parser, default="chars.npz", save_every=100, what="--steps")
     out = parser.add_argument_group("output")
