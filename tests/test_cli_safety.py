@@ -18,6 +18,7 @@ import pytest
 
 from tinygrad_rnn import optim
 from tinygrad_rnn.cli import checkpoints, main
+from tinygrad_rnn.cli.common import CLIError
 from tinygrad_rnn.cli.forecast import read_series, split_sizes, to_model_units, to_series_units
 from tinygrad_rnn.cli.predict import load_forecaster
 from tinygrad_rnn.core.tensor import Tensor
@@ -168,6 +169,24 @@ def test_ctrl_c_finishes_the_step_saves_and_exits_130(
     assert status == 0 and f"resumed from {path} at step 3" in out
 
 
+def test_ctrl_c_after_the_last_step_saves_it_and_stops(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tinygrad_rnn.cli import chars
+
+    real_sample = chars.sample_text
+
+    def sample_then_ctrl_c(*args: Any) -> str:
+        os.kill(os.getpid(), signal.SIGINT)  # while the last step's sample is drawn
+        return real_sample(*args)
+
+    monkeypatch.setattr(chars, "sample_text", sample_then_ctrl_c)
+    status, out, err = run(capsys, *CHARS, "--steps", "4")
+    assert status == 130 and "cross-entropy" not in out  # stopped: no evaluation after the interrupt
+    assert err == "tinygrad-rnn: interrupted after the last step; chars.npz keeps the checkpoint of step 4\n"
+    assert saved_config("chars.npz")["step"] == 4
+
+
 def test_an_interrupt_mid_step_keeps_the_last_periodic_checkpoint(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -192,7 +211,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(
     status, out, err = run(capsys, *FORECAST, "--lr", "1e6", "--save-every", "1")  # the issue's 1.9e15 run
     assert status == 2 and err.count("\n") == 1
     match = re.fullmatch(
-        r"tinygrad-rnn: error: training diverged: the loss is (\S+) at step (\d+), \S+ times this run's first; "
+        r"tinygrad-rnn: error: training diverged: the loss is (\S+) at step (\d+), over 1000 times its start; "
         r"forecast.npz keeps the checkpoint of step (\d+); try a smaller --lr \(this run used 1e\+06\) "
         r"or a smaller --clip \(this run used 1\)\n",
         err,
@@ -200,7 +219,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(
     assert match, err
     diverged_at, kept = int(match.group(2)), int(match.group(3))
     assert kept == diverged_at - 1 == steps[-1]
-    assert float(match.group(1)) > 1000 * 0.5
+    assert float(match.group(1)) > 1000  # the first loss of standardised data is about 1
     assert "test mse" not in out  # no summary of a diverged model
     arrays = saved_arrays("forecast.npz")
     assert all(np.all(np.isfinite(a)) for a in arrays.values())
@@ -221,6 +240,31 @@ def test_non_finite_parameters_are_never_written(
     )
     assert saved_config("chars.npz")["step"] == 2
     assert all(np.all(np.isfinite(a)) for a in saved_arrays("chars.npz").values())
+
+
+def test_divergence_is_measured_from_the_first_loss_or_from_1() -> None:
+    from tinygrad_rnn.cli.models import Forecaster
+
+    model = Forecaster("rnn", 2, 1, rng=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.1)
+
+    def losses_until_stop(*losses: float) -> int:
+        run = checkpoints.TrainingRun(
+            "unused.npz", model, optimizer, lambda step: {}, save_every=0, saved_step=None, advice=""
+        )
+        for step, loss in enumerate(losses, start=1):
+            try:
+                run.step_done(step, loss)
+            except CLIError as exc:
+                assert "training diverged" in str(exc)
+                return step
+        return 0
+
+    assert losses_until_stop(2.0, 1999.0, 2001.0) == 3  # 1000 times the first loss
+    assert losses_until_stop(1e-6, 5e-3, 999.0) == 0  # a well-trained resumed run: noise is not divergence
+    assert losses_until_stop(1e-6, 1001.0) == 2
+    assert losses_until_stop(0.5, float("inf")) == 2
+    assert not Path("unused.npz").exists()
 
 
 def test_a_nan_loss_on_the_first_step_saves_nothing(
@@ -266,7 +310,7 @@ def test_predict_feeds_each_forecast_back(capsys: pytest.CaptureFixture[str], tm
     status, out, _ = run(capsys, "predict", "--csv", "wave.csv", "--horizon", "3")  # the trained column by default
     assert status == 0
     rows = out.splitlines()
-    assert rows[0].startswith("the next 3 value(s) of level after the 80 in wave.csv")
+    assert rows[0].startswith("the next 3 value(s) of level after the 80 values in wave.csv")
     assert rows[1] == "step,forecast"
     forecasts = [float(row.split(",")[1]) for row in rows[2:]]
     assert [row.split(",")[0] for row in rows[2:]] == ["1", "2", "3"]
@@ -284,3 +328,46 @@ def test_generate_at_a_tiny_temperature_picks_the_likeliest_character(capsys: py
     assert run(capsys, *CHARS, "--steps", "2")[0] == 0
     status, out, err = run(capsys, "generate", "--temperature", "1e-300", "--length", "20", "--prime", "the")
     assert status == 0 and err == "" and len(out) == len("the") + 20 + 1
+
+
+# ---------------------------------------------------------------- no input gives a traceback
+
+BASE = {  # tiny runs, so that a value the command accepts costs little
+    "forecast": [*FORECAST, "--epochs", "1", "--force"],
+    "predict": ["--checkpoint", "trained.npz"],
+    "chars": [*CHARS, "--steps", "1", "--force"],
+    "generate": ["--checkpoint", "chars-trained.npz", "--length", "3"],
+    "gradcheck": ["--only", "tanh"],
+    "gradflow": ["--T", "3", "--batch", "1", "--hidden", "2"],
+}
+
+
+def _valued_options() -> list[tuple[str, str]]:
+    """(command, option) for every option of every command that takes a value, read from the parser."""
+    import argparse
+
+    from tinygrad_rnn.cli import build_parser
+
+    commands = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
+    return [
+        (name, action.option_strings[-1])
+        for name, parser in commands.items()
+        for action in parser._actions
+        if action.option_strings and action.nargs != 0 and action.dest != "help"
+    ]
+
+
+def test_every_command_is_covered_by_the_sweep() -> None:
+    assert {command for command, _ in _valued_options()} == set(BASE)
+
+
+@pytest.mark.parametrize("value", ["-1", "nan", "", "/"])
+def test_no_value_of_any_option_gives_a_traceback(capsys: pytest.CaptureFixture[str], value: str) -> None:
+    assert main([*FORECAST, "--epochs", "1", "--checkpoint", "trained.npz"]) == 0
+    assert main([*CHARS, "--steps", "1", "--checkpoint", "chars-trained.npz"]) == 0
+    capsys.readouterr()
+    for command, option in _valued_options():
+        status = main([command, *BASE[command], option, value])  # an exception here fails the test
+        _, err = capsys.readouterr()
+        assert status in (0, 1, 2), (command, option, value, status)
+        assert status != 2 or (err.count("\n") == 1 and err.startswith("tinygrad-rnn") and "error: " in err), err

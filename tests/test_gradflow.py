@@ -388,4 +388,4 @@ def test_cli_gradflow_plot_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFi
     pytest.importorskip("matplotlib")
     target = tmp_path / "flow.png"
     assert main(["gradflow", "--T", "6", "--batch", "1", "--hidden", "2", "--plot", str(target)]) == 0
-    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {target}" in capsys.readouterr().out
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"plot saved to {target}" in capsys.readouterr().out

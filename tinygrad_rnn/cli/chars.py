@@ -123,16 +123,10 @@ def encode(text: str, vocab: str, what: str) -> np.ndarray:
 
 def run_chars(args: argparse.Namespace) -> int:
     text, label = read_text(args.text)
-    resume_path = None if args.resume is None else (args.checkpoint if args.resume is True else args.resume)
+    resume_path = checkpoints.resume_path(args)
     checkpoints.claim_checkpoint(args.checkpoint, resume_path, args.force)
     common.check_plot_path(args.plot)
-    settings = {
-        "cell": args.cell,
-        "hidden": args.hidden,
-        "layers": args.layers,
-        "dtype": args.dtype,
-        "optimizer": args.optimizer,
-    }
+    settings = common.model_settings(args)
     start_step = 0
     if resume_path is not None:
         saved, params, optimizer_state = checkpoints.load_checkpoint(resume_path, "chars")
@@ -157,11 +151,7 @@ def run_chars(args: argparse.Namespace) -> int:
     model = CharModel(args.cell, len(vocab), args.hidden, args.layers, dtype=args.dtype, rng=rng)
     optimizer = common.make_optimizer(args.optimizer, model.parameters(), args.lr)
     if resume_path is not None:
-        checkpoints.load_model_state(resume_path, model, params)
-        restored = checkpoints.restore_optimizer(resume_path, optimizer, optimizer_state, args.lr)
-        common.say(
-            f"resumed from {resume_path} at step {start_step}" + ("" if restored else " (fresh optimizer state)")
-        )
+        checkpoints.restore_training(resume_path, model, optimizer, params, optimizer_state, args.lr, start_step)
 
     data = streams(train_ids, args.batch)
     common.say(

@@ -29,22 +29,20 @@ class CLIError(Exception):
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+    return _int_at_least(text, 1, "a positive integer")
 
 
 def nonnegative_int(text: str) -> int:
+    return _int_at_least(text, 0, "an integer >= 0")
+
+
+def _int_at_least(text: str, low: int, expected: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+        value = low - 1
+    if value < low:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return value
 
 
@@ -91,6 +89,11 @@ def add_model_options(parser: argparse.ArgumentParser, *, cell: str, hidden: int
     group.add_argument("--hidden", type=positive_int, default=hidden, help=f"hidden units (default: {hidden})")
     group.add_argument("--layers", type=positive_int, default=layers, help=f"stacked layers (default: {layers})")
     group.add_argument("--dtype", choices=DTYPES, default="float64", help="parameter dtype (default: float64)")
+
+
+def model_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The options that fix a model's parameters and optimizer: a resumed run must repeat them."""
+    return {name: getattr(args, name) for name in ("cell", "hidden", "layers", "dtype", "optimizer")}
 
 
 def add_training_options(

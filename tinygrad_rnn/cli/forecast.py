@@ -224,19 +224,12 @@ def run(args: argparse.Namespace) -> int:
     series, column, label = read_series(args.csv, args.column)
     n_train, n_test = split_sizes(len(series), args.test_fraction)
     check_length(label, len(series), args.window, args.test_fraction, args.horizon)
-    resume_path = None if args.resume is None else (args.checkpoint if args.resume is True else args.resume)
+    resume_path = checkpoints.resume_path(args)
     checkpoints.claim_checkpoint(args.checkpoint, resume_path, args.force)
     common.check_plot_path(args.plot)
     rng = np.random.default_rng(args.seed)  # initialises the parameters, then shuffles the windows
     bptt = args.bptt or args.window
-    settings = {
-        "cell": args.cell,
-        "hidden": args.hidden,
-        "layers": args.layers,
-        "dtype": args.dtype,
-        "optimizer": args.optimizer,
-        "window": args.window,
-    }
+    settings = {**common.model_settings(args), "window": args.window}
 
     from ..nn.functional import mse_loss
     from .models import Forecaster
@@ -247,14 +240,10 @@ def run(args: argparse.Namespace) -> int:
     if resume_path is not None:
         saved, params, optimizer_state = checkpoints.load_checkpoint(resume_path, "forecast")
         checkpoints.compare_settings(resume_path, saved, settings)
-        checkpoints.load_model_state(resume_path, model, params)
-        restored = checkpoints.restore_optimizer(resume_path, optimizer, optimizer_state, args.lr)
         # what the model was trained on; checkpoints from before --transform modelled the values as they are
         scale = {"mean": float(saved["mean"]), "std": float(saved["std"]), "transform": saved.get("transform", "none")}
         start_step, start_epoch = int(saved.get("step", 0)), int(saved.get("epochs", 0))
-        common.say(
-            f"resumed from {resume_path} at step {start_step}" + ("" if restored else " (fresh optimizer state)")
-        )
+        checkpoints.restore_training(resume_path, model, optimizer, params, optimizer_state, args.lr, start_step)
     else:
         transform = resolve_transform(args.transform, series, label)
         modelled = apply_transform(series[:n_train], transform)

@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     recent = to_model_units(series[-window:, None], config)  # (window, 1): one sequence
     ahead = to_series_units(model.forecast(recent, args.horizon)[:, 0], config)
     say(
-        f"the next {args.horizon} value(s) of {column} after the {len(series)} in {label}, "
+        f"the next {args.horizon} value(s) of {column} after the {len(series)} values in {label}, "
         f"by the {str(config['cell']).upper()} in {args.checkpoint} reading the last {window}:"
     )
     print("step,forecast")
