@@ -47,13 +47,7 @@ def add_parsers(subparsers: Any) -> None:
         default=1500,
         help="optimizer steps in this run; with --resume, steps beyond the checkpoint's (default: 1500)",
     )
-    training.add_argument(
-        "--schedule",
-        choices=common.SCHEDULES,
-        default="cosine",
-        help="learning rate over the run: cosine decays --lr to 0 by this run's last step; constant keeps it "
-        "(default: cosine)",
-    )
+    common.add_schedule_option(training)
     common.add_checkpoint_options(parser, default="chars.npz", save_every=100, what="--steps")
     out = parser.add_argument_group("output")
     out.add_argument(

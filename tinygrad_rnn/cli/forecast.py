@@ -67,13 +67,7 @@ def add_parser(subparsers: Any) -> None:
         default=15,
         help="passes over the windows in this run; with --resume, epochs beyond the checkpoint's (default: 15)",
     )
-    training.add_argument(
-        "--schedule",
-        choices=common.SCHEDULES,
-        default="cosine",
-        help="learning rate over the run: cosine decays --lr to 0 by this run's last step; constant keeps it "
-        "(default: cosine)",
-    )
+    common.add_schedule_option(training)
     common.add_checkpoint_options(parser, default="forecast.npz", save_every=100, what="--epochs")
     out = parser.add_argument_group("output")
     add_horizon_option(out, "also report the test error 2, 3, ..., N steps ahead, feeding predictions back")
