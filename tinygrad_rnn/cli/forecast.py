@@ -254,11 +254,10 @@ def run(args: argparse.Namespace) -> int:
         f"forecast {column} of {label}: {n_train} values to train on, {n_test} to test; "
         f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}"
     )
-    value = "sqrt(value)" if scale["transform"] == "sqrt" else "value"
+    value, units = ("sqrt(value)", f"sqrt({column})") if scale["transform"] == "sqrt" else ("value", column)
     common.say(
         f"train loss: mse of the standardised series ({value} - {scale['mean']:.4g}) / {scale['std']:.4g}, "
-        f"over every position of every window; rmse: its square root in the units of {column}"
-        + (f" (of its square root: {column} is modelled as sqrt({column}))" if scale["transform"] == "sqrt" else "")
+        f"over every position of every window; rmse: its square root in the units of {units}"
     )
     config = {**settings, **scale, "kind": "forecast", "column": column, "source": label}
     run = checkpoints.TrainingRun(
