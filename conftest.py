@@ -26,7 +26,14 @@ def _grad_mode_is_not_leaked():
 
 
 @pytest.fixture(autouse=True)
-def _doctest_namespace(doctest_namespace):
+def _doctest_namespace(request, doctest_namespace):
+    """`np` and `tg` for the docstrings of tinygrad_rnn/ (read beside their module's imports).
+
+    The chapters (docs/*.md) and README.md get nothing: each imports what it uses,
+    so every example can be pasted into a fresh Python session as it stands.
+    """
+    if request.node.path.suffix == ".md":
+        return
     import tinygrad_rnn as tg
 
     doctest_namespace["np"] = np

@@ -101,6 +101,19 @@ def _single_axis(shape: Shape) -> st.SearchStrategy[dict[str, Any]]:
 
 REDUCTION_CASES = _with_params(shapes(), _reduction)
 SINGLE_AXIS_CASES = _with_params(shapes(min_dims=1), _single_axis)
+# Every reduced axis has 2 or more elements, so n - 1 > 0 (the unbiased variance is defined).
+UNBIASED_CASES = _with_params(
+    shapes(min_dims=1, min_side=2),
+    lambda s: st.fixed_dictionaries({"axis": st.none() | st.integers(-len(s), len(s) - 1), "keepdims": st.booleans()}),
+)
+SINGLE_AXIS_KEEP_CASES = _with_params(
+    shapes(min_dims=1),
+    lambda s: st.fixed_dictionaries({"axis": st.integers(-len(s), len(s) - 1), "keepdims": st.booleans()}),
+)
+NORM_CASES = _with_params(
+    shapes(),
+    lambda s: st.tuples(_reduction(s), st.sampled_from([2, 1, 3, "fro", 1.5])).map(lambda t: {**t[0], "p": t[1]}),
+)
 
 
 @st.composite
@@ -227,6 +240,53 @@ def _split_cases(draw: st.DrawFn) -> Case:
     return (shape,), {"sections": sections, "axis": axis}
 
 
+@st.composite
+def _repeat_cases(draw: st.DrawFn) -> Case:
+    shape = draw(shapes(max_size=4), label="shape")
+    extra = draw(st.integers(0, 1), label="new leading axes")
+    counts = tuple(draw(st.lists(st.integers(0, 2), min_size=len(shape) + extra, max_size=len(shape) + extra)))
+    return (shape,), {"repeats": counts}
+
+
+@st.composite
+def _flatten_cases(draw: st.DrawFn) -> Case:
+    shape = draw(shapes(min_dims=1), label="shape")
+    start = draw(st.integers(0, len(shape) - 1), label="start")
+    end = draw(st.integers(start, len(shape) - 1), label="end")
+    negative = draw(st.booleans(), label="negative end")
+    return (shape,), {"start_dim": start, "end_dim": end - len(shape) if negative else end}
+
+
+def _flatten_ref(x: np.ndarray, start_dim: int, end_dim: int) -> np.ndarray:
+    end = end_dim % x.ndim
+    return x.reshape((*x.shape[:start_dim], -1, *x.shape[end + 1 :]))
+
+
+@st.composite
+def _gather_cases(draw: st.DrawFn) -> Case:
+    """An integer index with the input's number of axes: any length (repeats included) along `dim`,
+    at most the input's length along the others, as PyTorch's gather requires."""
+    shape = draw(shapes(min_dims=1), label="shape")
+    dim = draw(st.integers(-len(shape), len(shape) - 1), label="dim")
+    at = dim % len(shape)
+    index_shape = tuple(draw(st.integers(1, 3 if i == at else n)) for i, n in enumerate(shape))
+    index = draw(hnp.arrays(np.int64, index_shape, elements=st.integers(0, shape[at] - 1)), label="index")
+    return (shape,), {"dim": dim, "index": index}
+
+
+def _gather_ref(x: np.ndarray, dim: int, index: np.ndarray) -> np.ndarray:
+    """PyTorch's gather: the output has the index's shape (numpy's take_along_axis would broadcast it)."""
+    at = dim % x.ndim
+    cropped = x[tuple(slice(None) if i == at else slice(0, n) for i, n in enumerate(index.shape))]
+    return np.take_along_axis(cropped, index, axis=dim)
+
+
+def _minus_ones_for_kept(target: Shape, shape: Shape) -> tuple[int, ...]:
+    """`target` with -1 wherever expand keeps the input's size (PyTorch's spelling for "unchanged")."""
+    lead = len(target) - len(shape)
+    return tuple(-1 if i >= lead and n == shape[i - lead] else n for i, n in enumerate(target))
+
+
 def _reshape_targets(shape: Shape) -> st.SearchStrategy[dict[str, Any]]:
     size = int(np.prod(shape))
     targets = [(size,), (-1,), (1, size), (size, 1), tuple(reversed(shape)), (*shape, 1), (1, -1)]
@@ -260,6 +320,11 @@ def _softmax(x: np.ndarray, axis: int) -> Any:
     return e / e.sum(axis=axis, keepdims=True)
 
 
+def _norm(x: np.ndarray, axis: Any, keepdims: bool, p: Any) -> Any:
+    p = 2 if p == "fro" else p
+    return np.sum(np.abs(x) ** p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+
+
 def _scatteradd(x: np.ndarray, shape: Shape, index: Any) -> np.ndarray:
     out = np.zeros(shape, dtype=x.dtype)
     if _is_basic(index):
@@ -288,6 +353,9 @@ def _exponent(e: float) -> dict[str, Any]:
 
 
 POSITIVE = Values(0.1, 4.0)
+# x mod y jumps where x / y is an integer. With y in [1, 1.04] and x in [-2.9, 2.9] that is only
+# near x = k * 1.02 (k = -2..2, within 0.04 |k|): keep x 0.06 away, so floor(x / y) is locally constant.
+DIVIDEND = Values(-2.9, 2.9, away_from=(-2.04, -1.02, 0.0, 1.02, 2.04), min_gap=0.06)
 NONZERO = Values(-3.0, 3.0, away_from=(0.0,), min_gap=0.25)
 
 OPS: list[OpSpec] = [
@@ -300,6 +368,15 @@ OPS: list[OpSpec] = [
     OpSpec("tanh", Tensor.tanh, np.tanh, 1, ops.Tanh),
     OpSpec("sigmoid", Tensor.sigmoid, lambda x: 1 / (1 + np.exp(-x)), 1, ops.Sigmoid, values=Values(-5.0, 5.0)),
     OpSpec("relu", Tensor.relu, lambda x: np.maximum(x, 0), 1, ops.Relu, values=Values(away_from=(0.0,))),
+    OpSpec(
+        "clamp_tensor_bounds",
+        lambda x, low, high: x.clamp(low, high),
+        lambda x, low, high: np.minimum(np.maximum(x, low), high),
+        3,
+        None,
+        broadcasts=True,
+        unique=True,
+    ),
     OpSpec(
         "clip",
         lambda x, low, high: x.clip(low, high),
@@ -331,8 +408,25 @@ OPS: list[OpSpec] = [
         cases=_with_params(shapes(), lambda s: st.sampled_from([0.0, 1.0, 2.0, 3.0, -1.0, -2.0]).map(_exponent)),
         values=Values(-2.0, 2.0, away_from=(0.0,), min_gap=0.25),
     ),
+    OpSpec(
+        "remainder",
+        lambda x, y: x % y,
+        np.remainder,
+        2,
+        ops.Remainder,
+        broadcasts=True,
+        values=(DIVIDEND, Values(1.0, 1.04)),
+    ),
     OpSpec("maximum", tgt.maximum, np.maximum, 2, ops.Maximum, broadcasts=True, unique=True),
     OpSpec("minimum", tgt.minimum, np.minimum, 2, ops.Minimum, broadcasts=True, unique=True),
+    OpSpec(
+        "masked_fill",
+        lambda x, condition: x.masked_fill(condition, 0.5),
+        lambda x, condition: np.where(condition, 0.5, x),
+        1,
+        None,
+        cases=_with_params(shapes(), lambda s: hnp.arrays(np.bool_, s).map(lambda c: {"condition": c})),
+    ),
     OpSpec(
         "where",
         lambda x, y, condition: tgt.where(condition, x, y),
@@ -344,9 +438,52 @@ OPS: list[OpSpec] = [
     # reductions
     OpSpec("sum", Tensor.sum, np.sum, 1, ops.Sum, cases=REDUCTION_CASES),
     OpSpec("mean", Tensor.mean, np.mean, 1, None, cases=REDUCTION_CASES),
-    OpSpec("var", Tensor.var, np.var, 1, None, cases=REDUCTION_CASES),
+    OpSpec(
+        "var",
+        lambda x, axis, keepdims: x.var(axis=axis, keepdims=keepdims),  # numpy's spelling: numpy's ddof = 0
+        np.var,
+        1,
+        None,
+        cases=REDUCTION_CASES,
+    ),
+    OpSpec(
+        "var_unbiased",
+        lambda x, axis, keepdims: x.var(dim=axis, keepdim=keepdims),
+        lambda x, axis, keepdims: np.var(x, axis=axis, keepdims=keepdims, ddof=1),
+        1,
+        None,
+        cases=UNBIASED_CASES,
+    ),
+    OpSpec(
+        "std",
+        lambda x, axis, keepdims: x.std(dim=axis, keepdim=keepdims),
+        lambda x, axis, keepdims: np.std(x, axis=axis, keepdims=keepdims, ddof=1),
+        1,
+        None,
+        cases=UNBIASED_CASES,
+        unique=True,  # equal values give std 0, where sqrt has no derivative
+    ),
+    OpSpec("norm", Tensor.norm, _norm, 1, None, cases=NORM_CASES, values=Values(away_from=(0.0,), min_gap=0.05)),
     OpSpec("max", Tensor.max, np.max, 1, ops.Max, cases=REDUCTION_CASES, unique=True),
     OpSpec("min", Tensor.min, np.min, 1, ops.Min, cases=REDUCTION_CASES, unique=True),
+    OpSpec(
+        "max_dim",
+        lambda x, axis, keepdims: x.max(dim=axis, keepdim=keepdims).values,
+        np.max,
+        1,
+        None,
+        cases=SINGLE_AXIS_KEEP_CASES,
+        unique=True,
+    ),
+    OpSpec(
+        "min_dim",
+        lambda x, axis, keepdims: x.min(axis, keepdims).values,
+        np.min,
+        1,
+        None,
+        cases=SINGLE_AXIS_KEEP_CASES,
+        unique=True,
+    ),
     OpSpec("logsumexp", Tensor.logsumexp, _logsumexp, 1, ops.LogSumExp, cases=REDUCTION_CASES),
     OpSpec("softmax", Tensor.softmax, _softmax, 1, ops.Softmax, cases=SINGLE_AXIS_CASES),
     OpSpec(
@@ -389,6 +526,31 @@ OPS: list[OpSpec] = [
     ),
     OpSpec("T", lambda x: x.T, lambda x: x.T, 1, None),
     OpSpec(
+        "mT",
+        lambda x: x.mT,
+        lambda x: np.swapaxes(x, -1, -2),
+        1,
+        None,
+        cases=shapes(min_dims=2).map(lambda s: ((s,), {})),
+    ),
+    OpSpec("flatten", Tensor.flatten, _flatten_ref, 1, None, cases=_flatten_cases()),
+    OpSpec(
+        "repeat",
+        lambda x, repeats: x.repeat(*repeats),
+        lambda x, repeats: np.tile(x, repeats),
+        1,
+        None,
+        cases=_repeat_cases(),
+    ),
+    OpSpec(
+        "expand",
+        lambda x, shape: x.expand(*_minus_ones_for_kept(shape, x.shape)),
+        np.broadcast_to,
+        1,
+        None,
+        cases=_with_params(shapes(), _broadcast_targets),
+    ),
+    OpSpec(
         "broadcast_to",
         lambda x, shape: x.broadcast_to(shape),
         np.broadcast_to,
@@ -397,6 +559,14 @@ OPS: list[OpSpec] = [
         cases=_with_params(shapes(), _broadcast_targets),
     ),
     OpSpec("getitem", lambda x, index: x[index], lambda x, index: x[index], 1, ops.GetItem, cases=BASIC_INDEX_CASES),
+    OpSpec(
+        "gather",
+        lambda x, dim, index: x.gather(dim, index),
+        _gather_ref,
+        1,
+        None,
+        cases=_gather_cases(),
+    ),
     OpSpec("getitem_array", lambda x, index: x[index], lambda x, index: x[index], 1, None, cases=ARRAY_INDEX_CASES),
     OpSpec(
         "scatteradd",

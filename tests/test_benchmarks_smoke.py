@@ -9,7 +9,7 @@ import pytest
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
-@pytest.mark.parametrize("program", ["bench_engine.py", "bench_rnn.py"])
+@pytest.mark.parametrize("program", ["bench_engine.py", "bench_rnn.py", "bench_through_time.py"])
 def test_benchmark_runs_on_tiny_sizes(program: str) -> None:
     done = subprocess.run(
         [sys.executable, str(BENCHMARKS / program), "--quick"], capture_output=True, text=True, timeout=300

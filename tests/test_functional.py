@@ -173,7 +173,7 @@ def test_mse_keeps_float32() -> None:
 @given(ce_case())
 def test_cross_entropy_forward_matches_numpy(case: tuple[np.ndarray, np.ndarray, np.ndarray | None, str]) -> None:
     z, target, mask, reduction = case
-    out = F.cross_entropy(Tensor(z), target, mask=mask, reduction=reduction)
+    out = F.cross_entropy(Tensor(z), target, mask=mask, reduction=reduction, dim=-1)  # classes last
     np.testing.assert_allclose(
         out.data, np_reduce(np_cross_entropy(z, target), mask, reduction), rtol=1e-10, atol=1e-12
     )
@@ -190,10 +190,8 @@ def test_cross_entropy_gradient_matches_central_differences(
     def scalar(loss: Tensor) -> Tensor:
         return (loss * Tensor(seed)).sum() if reduction == "none" else loss
 
-    got = analytic_grad(lambda t: scalar(F.cross_entropy(t, target, mask=mask, reduction=reduction)), z)
-    want = numeric_grad(
-        lambda a: float(scalar(F.cross_entropy(Tensor(a), target, mask=mask, reduction=reduction)).item()), z
-    )
+    got = analytic_grad(lambda t: scalar(F.cross_entropy(t, target, mask=mask, reduction=reduction, dim=-1)), z)
+    want = numeric_grad(lambda a: float(scalar(F.cross_entropy(Tensor(a), target, mask, reduction, dim=-1)).item()), z)
     np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
 
 

@@ -8,6 +8,8 @@ at 0, logsumexp at ±1e4) sit at the end.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 from typing import Any
 
@@ -18,6 +20,7 @@ from hypothesis import strategies as st
 
 from tinygrad_rnn.checks.gradcheck import (
     GradcheckPrecisionWarning,
+    InvariantReport,
     analytical_jacobian,
     gradcheck,
     gradgradcheck,
@@ -206,15 +209,27 @@ def test_gradgradcheck_uses_given_grad_outputs() -> None:
 
 def test_zero_grad_out_must_give_zero_gradients() -> None:
     x = leaf([0.5, -1.5])
-    with pytest.raises(GradcheckError, match=r"grad_out = 0 gave a nonzero gradient for input 0"):
+    with pytest.raises(GradcheckError, match=r"grad_out = 0 gave a nonzero gradient for input 0") as caught:
         gradcheck(SquareAffineVJP.apply, (x,))
+    report = caught.value.report
+    assert isinstance(report, InvariantReport) and report.check == "zero_grad_out"
+    assert (report.output, report.input, report.input_shape) == (0, 0, (2,))
+    np.testing.assert_array_equal(report.gradients[0], [1.0, 1.0])  # the VJP's offset, at grad_out = 0
+    assert report.max_error == 1.0 and report.worst_index == (0,) and report.tolerance == 0.0
     assert gradcheck(SquareAffineVJP.apply, (x,), check_zero_grad_out=False)
 
 
 def test_backward_twice_must_agree() -> None:
-    x = leaf([0.5, -1.5])
-    with pytest.raises(GradcheckError, match=r"not reproducible: .* input 0 differ by up to"):
+    x = leaf([[0.5, -1.5, 2.0]])
+    with pytest.raises(GradcheckError, match=r"not reproducible: .* input 0 differ by up to") as caught:
         gradcheck(SquareNoisyVJP.apply, (x,))
+    report = caught.value.report
+    assert isinstance(report, InvariantReport) and report.check == "backward_twice"
+    first, second = report.gradients
+    assert first.shape == second.shape == report.input_shape == (1, 3)
+    gap = np.abs(first - second)
+    assert report.max_error == gap.max() > 0 and report.worst_index == np.unravel_index(gap.argmax(), gap.shape)
+    assert "backward_twice: d(output 0)/d(input 0)" in str(report)
     assert gradcheck(SquareNoisyVJP.apply, (x,), nondet_tol=1e-6)
 
 
@@ -329,6 +344,39 @@ def test_check_op_as_a_decorator_makes_a_test() -> None:
     test_ratio()
     with pytest.raises(GradcheckError):
         test_broken()
+
+
+def test_check_op_outside_the_domain_fails_quietly_and_suggests_domain() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(GradcheckError, match=r"NaN or Inf .* domain=\(-3\.0, 3\.0\)") as failure:
+            check_op(lambda x: x.log(), arity=1, max_examples=30)
+    assert [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)] == []
+    assert "check_op(fn, arity=1, domain=(0.1, 3.0))" in str(failure.value)
+    assert np.seterr()["divide"] == "warn"  # numpy's error state is restored after the check
+
+
+def test_check_op_suggests_domain_only_when_values_are_not_finite() -> None:
+    with pytest.raises(GradcheckError) as failure:
+        check_op(square_missing_two, away_from=(0.0,), min_gap=0.1, max_examples=10)
+    assert "domain=" not in str(failure.value)
+
+
+def test_importing_the_testing_module_without_hypothesis_says_what_to_install() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['hypothesis'] = None  # as if not installed: importing it raises ModuleNotFoundError\n"
+        "import tinygrad_rnn  # the library itself needs no Hypothesis\n"
+        "try:\n"
+        "    import tinygrad_rnn.checks.testing\n"
+        "except ModuleNotFoundError as e:\n"
+        "    print(e.name, '|', e)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr
+    name, message = run.stdout.strip().split(" | ")
+    assert name == "hypothesis"
+    assert 'pip install "tinygrad_rnn[test]"' in message and "pip install hypothesis" in message
 
 
 def test_check_op_keeps_values_away_from_kinks() -> None:

@@ -31,9 +31,10 @@ from tinygrad_rnn.inspect.gradflow import (
     spectral_radius,
 )
 from tinygrad_rnn.inspect.health import check_gradients
+from tinygrad_rnn.nn.kinds import CELL_KINDS
 from tinygrad_rnn.nn.layers import Linear
 from tinygrad_rnn.nn.module import Module, Parameter
-from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN
+from tinygrad_rnn.nn.recurrent import GRU, LSTM, RNN, RNNBase
 
 T, B, D, H = 6, 2, 3, 4
 
@@ -54,11 +55,29 @@ def _readout_loss(head: Linear) -> Callable[[tg.Tensor], tg.Tensor]:
     return lambda out: ((head(out) * weights) ** 2).sum()
 
 
+class WithLengths(Module):
+    """A layer run on a padded batch: B = 2 sequences of lengths T and T - 2."""
+
+    def __init__(self, layer: Module) -> None:
+        self.layer = layer
+
+    def forward(self, x: tg.Tensor, h0: tg.Tensor | None = None) -> tuple[tg.Tensor, tg.Tensor]:
+        out, state = self.layer(x, h0, np.array([T, T - 2]))
+        return out, state
+
+
+def _layer_of(kind: str) -> Callable[[], Module]:
+    return lambda: RNNBase(kind, D, H, rng=0)
+
+
 LAYERS: dict[str, Callable[[], Module]] = {
-    "rnn": lambda: RNN(D, H, rng=0),
-    "lstm": lambda: LSTM(D, H, rng=0),
-    "gru": lambda: GRU(D, H, rng=0),
+    **{kind: _layer_of(kind) for kind in CELL_KINDS},  # every registered cell kind
     "rnn-2-layers": lambda: RNN(D, H, num_layers=2, rng=0),
+    "lstm-2-layers": lambda: LSTM(D, H, num_layers=2, rng=0),
+    "gru-2-layers": lambda: GRU(D, H, num_layers=2, rng=0),
+    "rnn-lengths": lambda: WithLengths(RNN(D, H, rng=0)),
+    "lstm-2-layers-lengths": lambda: WithLengths(LSTM(D, H, num_layers=2, rng=0)),
+    "gru-lengths": lambda: WithLengths(GRU(D, H, rng=0)),
     "linear": lambda: LinearRNN(D, H, rng=0),
 }
 
@@ -110,7 +129,7 @@ def test_a_use_outside_the_steps_is_its_own_term() -> None:
     assert report.term_sum_error("weight_hh_l0") <= 1e-12
 
 
-@pytest.mark.parametrize("name", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", list(CELL_KINDS))
 def test_grad_norms_equal_tg_grad_on_the_hidden_states(name: str) -> None:
     layer, head = LAYERS[name](), Linear(H, 2, rng=1)
     x, loss_fn = _inputs(), _readout_loss(head)
@@ -133,6 +152,23 @@ def test_hidden_states_are_the_steps_of_the_output() -> None:
     bf = RNN(D, H, batch_first=True, rng=0)
     out_bf, _ = bf(_inputs().transpose(1, 0, 2))
     np.testing.assert_array_equal(np.stack([h.data for h in hidden_states(out_bf)]), out.data)
+
+
+@pytest.mark.parametrize("kind", [RNN, LSTM, GRU])
+def test_with_lengths_the_states_are_the_ones_the_next_step_reads(kind: type[Module]) -> None:
+    """A loss on sequence 0's last output only. In a padded batch (lengths T and T - 2) sequence 0's
+    dL/dh_t is what it is when the sequence runs alone, at every step: also after sequence 1 has
+    finished, where the layer's output is where(alive, h_t, 0) and the recurrence runs through h_t."""
+    u = np.random.default_rng(3).standard_normal(H)
+
+    def loss_fn(out: tg.Tensor) -> tg.Tensor:
+        return (out[T - 1, 0] * u).sum()
+
+    x = _inputs()
+    padded = gradient_flow(WithLengths(kind(D, H, rng=0)), x, loss_fn, jacobians=False)
+    alone = gradient_flow(kind(D, H, rng=0), x[:, :1], loss_fn, jacobians=False)
+    np.testing.assert_allclose(padded.grad_norms, alone.grad_norms, rtol=1e-12, atol=0)
+    assert (padded.grad_norms > 0).all()
 
 
 def test_default_probe_loss_has_unit_norm_rows() -> None:
@@ -295,6 +331,32 @@ def test_health_passes_a_healthy_network() -> None:
     health = check_gradients(layer, report)
     assert health.ok and health.checked == len(layer.parameters()) + T
     assert "healthy" in str(health)
+
+
+@pytest.mark.parametrize("probe", [True, False], ids=["probe-on-h_T", "readout-at-every-step"])
+@pytest.mark.parametrize("name", [n for n in LAYERS if n != "linear"])
+def test_health_passes_every_healthy_layer_graph(name: str, probe: bool) -> None:
+    layer = LAYERS[name]()
+    loss_fn = None if probe else _readout_loss(Linear(H, 2, rng=1))
+    report = gradient_flow(layer, _inputs(), loss_fn, jacobians=False)
+    health = check_gradients(layer, report)
+    assert health.ok and health.checked == len(layer.parameters()) + T, str(health)
+
+
+@pytest.mark.parametrize(("name", "module"), [("lstm-2-layers", "lstm.l1"), ("gru-lengths", "gru.l0")])
+def test_health_names_the_op_where_a_nan_input_reaches_the_gradient(name: str, module: str) -> None:
+    """A NaN in step 1's input makes every later state NaN; under the default probe (linear in h_T)
+    backward first meets it in the last step of the top layer, where a finite incoming gradient
+    is multiplied by a NaN activation."""
+    layer = LAYERS[name]()
+    x = _inputs()
+    x[1, 0, 0] = np.nan  # sequence 0, which every length covers
+    with np.errstate(invalid="ignore"):
+        report = gradient_flow(layer, x, jacobians=False)
+    health = check_gradients(layer, report)
+    nan = [p for p in health.problems if p.kind == "nan"]
+    assert {p.where for p in nan} >= {f"param {n}" for n, _ in layer.named_parameters()}
+    assert all(p.origin is not None and f"[module {module}, step {T - 1}]" in p.origin for p in nan)
 
 
 def test_health_rejects_bad_tolerances() -> None:

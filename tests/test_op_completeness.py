@@ -44,6 +44,12 @@ def test_every_primitive_has_exactly_one_record(primitive: type[Function]) -> No
     assert len(owners) == 1, f"ops.{primitive.__name__} has {len(owners)} OpSpec records in op_table.OPS: {owners}"
 
 
+@pytest.mark.parametrize("primitive", PRIMITIVES, ids=[cls.__name__ for cls in PRIMITIVES])
+def test_every_primitive_has_a_jvp_rule(primitive: type[Function]) -> None:
+    # Forward mode (core/forward.py) needs one JVP beside every VJP; test_forward_mode.py checks them.
+    assert callable(getattr(primitive, "jvp", None)), f"ops.{primitive.__name__} defines no jvp(ctx, *tangents)"
+
+
 def test_record_names_are_unique() -> None:
     names = [spec.name for spec in OPS]
     assert len(names) == len(set(names))

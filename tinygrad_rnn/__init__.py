@@ -14,9 +14,10 @@ The package tree is the architecture; read it in this order:
 docs/index.md gives the same order, file by file.
 """
 
-from . import checks, core, inspect, io, nn, optim
+from . import checks, core, func, inspect, io, nn, optim
 from .checks import reference
 from .checks.gradcheck import gradcheck, gradgradcheck
+from .core.checkpoint import checkpoint
 from .core.engine import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .core.errors import (
     AnomalyError,
@@ -29,7 +30,26 @@ from .core.errors import (
     ShapeError,
     TinygradRNNError,
 )
-from .core.tensor import Tensor, cat, concatenate, maximum, minimum, ones, split, stack, where, zeros
+from .core.factories import (
+    arange,
+    default_generator,
+    eye,
+    full,
+    full_like,
+    linspace,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    rand_like,
+    randint,
+    randn,
+    randn_like,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from .core.tensor import Size, Tensor, ValuesIndices, cat, concatenate, maximum, minimum, split, stack, where
 from .inspect import trace
 from .io import data
 from .io.serialization import load, save
@@ -46,33 +66,52 @@ __all__ = [
     "GradientError",
     "IndexingError",
     "ShapeError",
+    "Size",
     "Tensor",
     "TinygradRNNError",
+    "ValuesIndices",
+    "arange",
     "cat",
+    "checkpoint",
     "checks",
     "concatenate",
     "core",
     "data",
+    "default_generator",
     "enable_grad",
+    "eye",
+    "full",
+    "full_like",
+    "func",
     "grad",
     "gradcheck",
     "gradgradcheck",
     "inspect",
     "io",
     "is_grad_enabled",
+    "linspace",
     "load",
+    "manual_seed",
     "maximum",
     "minimum",
     "nn",
     "no_grad",
     "ones",
+    "ones_like",
     "optim",
+    "rand",
+    "rand_like",
+    "randint",
+    "randn",
+    "randn_like",
     "reference",
     "save",
     "set_grad_enabled",
     "split",
     "stack",
+    "tensor",
     "trace",
     "where",
     "zeros",
+    "zeros_like",
 ]

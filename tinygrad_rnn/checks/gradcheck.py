@@ -64,6 +64,7 @@ Shape = tuple[int, ...]
 __all__ = [
     "GradcheckPrecisionWarning",
     "GradcheckReport",
+    "InvariantReport",
     "JacobianComparison",
     "analytical_jacobian",
     "gradcheck",
@@ -143,6 +144,42 @@ class GradcheckReport:
                 f"{mark:6}{pair:38}{c.max_abs_error:12.3g}{c.max_rel_error:12.3g}  {_fmt_index(c.worst_index)}"
             )
         return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class InvariantReport:
+    """A VJP that broke one of the two invariants gradcheck also checks.
+
+    `check` is "zero_grad_out" (grad_out = 0 gave a nonzero gradient: `gradients`
+    holds that gradient) or "backward_twice" (two backward passes over one graph
+    disagreed: `gradients` holds both). `max_error` is max |gradient| or
+    max |first - second|, at `worst_index` into the input; `tolerance` is 0 or
+    `nondet_tol`.
+    """
+
+    check: str
+    output: int
+    input: int
+    output_name: str
+    input_name: str
+    input_shape: Shape
+    gradients: tuple[Array, ...]
+    max_error: float
+    worst_index: Shape | None
+    tolerance: float
+
+    def __str__(self) -> str:
+        return (
+            f"{self.check}: d({self.output_name})/d({self.input_name}) max error {self.max_error:.6g} "
+            f"at index {_fmt_index(self.worst_index)} (tolerance {self.tolerance:g})"
+        )
+
+
+def _worst(error: Array) -> tuple[float, Shape]:
+    """The largest entry of an error array (NaN counts as the largest) and its index."""
+    flat = np.where(np.isnan(error), np.inf, error).reshape(-1)
+    i = int(np.argmax(flat))
+    return float(error.reshape(-1)[i]), tuple(int(n) for n in np.unravel_index(i, error.shape))
 
 
 def _fmt_index(index: Shape | None) -> str:
@@ -466,11 +503,18 @@ def _check_zero_grad_out(names: _Names, fn: Callable[..., Any], args: Sequence[A
     outs = _outputs(names.op, fn, args)
     xs = [args[j] for j in wrt]
     for k, out in enumerate(outs):
-        for j, g in zip(wrt, _vjp(outs, k, xs, np.zeros(out.shape, dtype=out.dtype)), strict=True):
+        for jj, (j, g) in enumerate(zip(wrt, _vjp(outs, k, xs, np.zeros(out.shape, dtype=out.dtype)), strict=True)):
             if np.any(g != 0):  # NaN != 0 too
+                grad = g.reshape(xs[jj].shape)
+                worst, index = _worst(np.abs(grad))
+                report = InvariantReport(
+                    "zero_grad_out", k, j, names.outputs(k), names.inputs(j), grad.shape, (grad,), worst, index, 0.0
+                )
                 raise GradcheckError(
                     f"backward of {names.outputs(k)} with grad_out = 0 gave a nonzero gradient for "
-                    f"{names.inputs(j)} (max |grad| = {np.max(np.abs(g)):.6g}); a VJP must be linear in grad_out"
+                    f"{names.inputs(j)} (max |grad| = {worst:.6g} at index {_fmt_index(index)}); "
+                    "a VJP must be linear in grad_out",
+                    report,
                 )
 
 
@@ -488,14 +532,22 @@ def _check_backward_twice(
     for k, out in enumerate(outs):
         seed = np.asarray(rng.standard_normal(out.shape), dtype=out.dtype)
         first, second = _vjp(outs, k, xs, seed), _vjp(outs, k, xs, seed)
-        for j, a, b in zip(wrt, first, second, strict=True):
+        for jj, (j, a, b) in enumerate(zip(wrt, first, second, strict=True)):
             same_nan = np.isnan(a) & np.isnan(b)
             gap = np.where(same_nan, 0.0, np.abs(a - b))
             if np.any(np.isnan(gap)) or np.any(gap > nondet_tol):
+                shape = xs[jj].shape
+                worst, index = _worst(gap.reshape(shape))
+                pair = (a.reshape(shape), b.reshape(shape))
+                report = InvariantReport(
+                    "backward_twice", k, j, names.outputs(k), names.inputs(j), shape, pair, worst, index, nondet_tol
+                )
                 raise GradcheckError(
                     f"backward of {names.outputs(k)} is not reproducible: run twice over the same graph "
                     f"(retain_graph=True), the gradients for {names.inputs(j)} differ by up to "
-                    f"{np.nanmax(gap):.6g} (nondet_tol={nondet_tol:g}); does a VJP change what it saved?"
+                    f"{np.nanmax(gap):.6g} at index {_fmt_index(index)} (nondet_tol={nondet_tol:g}); "
+                    "does a VJP change what it saved?",
+                    report,
                 )
 
 

@@ -18,8 +18,8 @@ failing case.
 >>> from tinygrad_rnn.checks.testing import check_op
 >>> check_op(lambda x, y: x * y + x.tanh(), arity=2, max_examples=5)
 
-This module needs the `test` extra (`pip install tinygrad_rnn[test]`), which
-brings Hypothesis.
+This module needs the `test` extra (`pip install "tinygrad_rnn[test]"`), which
+brings Hypothesis; importing it without Hypothesis says so.
 """
 
 from __future__ import annotations
@@ -29,13 +29,23 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, overload
 
-import hypothesis.extra.numpy as hnp
 import numpy as np
 import numpy.typing as npt
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
-from ..core.errors import ArgumentError
+try:
+    import hypothesis.extra.numpy as hnp
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+except ModuleNotFoundError as missing:  # the library itself runs without the test extra; this module cannot
+    if (missing.name or "").partition(".")[0] != "hypothesis":
+        raise
+    raise ModuleNotFoundError(
+        "tinygrad_rnn.checks.testing needs Hypothesis, which is not installed; "
+        'install the test extra with `pip install "tinygrad_rnn[test]"` (or just `pip install hypothesis`)',
+        name="hypothesis",
+    ) from None
+
+from ..core.errors import ArgumentError, GradcheckError
 from ..core.tensor import Tensor
 from .gradcheck import gradcheck, gradgradcheck
 
@@ -359,12 +369,45 @@ def _check(
         overrides["max_examples"] = max_examples
     config = settings(**overrides)
 
+    last: list[list[Tensor]] = []  # the inputs of the latest example: after a failure, the shrunk one
+
     @config
     @given(data=st.data())
     def run(data: st.DataObject) -> None:
         xs = _draw_inputs(data, arity, broadcasts, domain, away_from, min_gap, unique, shape_bounds)
+        last[:] = [xs]
         gradcheck(fn, xs, atol=atol, rtol=rtol, fast_mode=fast_mode)
         if second_order:
             gradgradcheck(fn, xs, atol=atol, rtol=rtol, fast_mode=fast_mode)
 
-    run()
+    # Outside its domain an op warns at every evaluation (log(0): about 80 RuntimeWarnings before
+    # Hypothesis has shrunk the failure); the failure message says what went wrong instead.
+    with np.errstate(all="ignore"):
+        try:
+            run()
+        except GradcheckError as failure:
+            if last and _not_finite(fn, last[0], failure):
+                # Extend the message in place: Hypothesis attached the falsifying example as notes.
+                failure.args = (f"{failure.args[0]}\n{_domain_hint(arity, domain)}", *failure.args[1:])
+            raise
+
+
+def _not_finite(fn: Callable[..., Any], xs: list[Tensor], failure: GradcheckError) -> bool:
+    """Whether fn's output, or either Jacobian of the failed check, holds a NaN or an Inf."""
+    out = fn(*xs)
+    outs = out if isinstance(out, tuple | list) else (out,)
+    if any(isinstance(o, Tensor) and not np.isfinite(o.data).all() for o in outs):
+        return True
+    comparisons = getattr(failure.report, "comparisons", ())
+    return any(
+        not (np.isfinite(c.analytic_jacobian).all() and np.isfinite(c.numeric_jacobian).all()) for c in comparisons
+    )
+
+
+def _domain_hint(arity: int, domain: Domain) -> str:
+    return (
+        f"check_op: the op gives NaN or Inf at the failing input, drawn from domain={domain}: the op is "
+        "not defined (or not differentiable) everywhere there. Draw inputs from where it is, for example "
+        f"check_op(fn, arity={arity}, domain=(0.1, 3.0)) for a log or a sqrt, or away_from=[0.0] for a "
+        "pole or a kink at 0."
+    )

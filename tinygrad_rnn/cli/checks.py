@@ -28,8 +28,10 @@ from ..checks.gradcheck import analytical_jacobian, gradcheck, numerical_jacobia
 from ..core import ops
 from ..core.errors import GradcheckError, TinygradRNNError
 from ..core.tensor import Tensor, concatenate, maximum, minimum, stack, where
+from ..nn.cells import RNNCellBase
+from ..nn.kinds import CELL_KINDS
 from ..nn.module import Module
-from ..nn.recurrent import GRU, LSTM, RNN, GRUCell, LSTMCell, RNNCell
+from ..nn.recurrent import RNNBase
 
 ATOL, RTOL = 1e-5, 1e-3
 
@@ -91,6 +93,8 @@ PRIMITIVE_CHECKS: tuple[Check, ...] = (
     Check("mul", ops.Mul, lambda x, y: x * y, ((3, 4), (1, 4))),
     Check("div", ops.Div, lambda x, y: x / y, ((3, 4), (4,)), (ANY, AWAY_FROM_ZERO)),
     Check("pow", ops.Pow, lambda x, y: x**y, ((3, 4), (3, 4)), (POSITIVE, ANY)),
+    # x / y stays inside (-1, 0) or (0, 1), away from the integers where x mod y jumps
+    Check("remainder", ops.Remainder, lambda x, y: x % y, ((3, 4), (4,)), (Domain(0.2, 0.8, True), Domain(1.0, 1.04))),
     Check("maximum", ops.Maximum, lambda x, y: maximum(x, y), ((3, 4), (3, 4))),
     Check("minimum", ops.Minimum, lambda x, y: minimum(x, y), ((3, 4), (3, 4))),
     Check("where", ops.Where, lambda x, y: where(_MASK, x, y), ((3, 4), (3, 4))),
@@ -168,19 +172,19 @@ def _module_check(
 
 
 def recurrent_checks() -> tuple[Check, ...]:
-    """Cells on a (B, D) input; two-layer layers unrolled over T = 3 steps, sequence-first (T, B, D)."""
+    """Every registered cell kind (nn/kinds.py): its cell on a (B, D) input, and a two-layer layer
+    unrolled over T = 3 steps, sequence-first (T, B, D). Named by the public classes."""
     batch, size, hidden, steps, layers = 2, 3, 2, 3, 2
-    cell_state, layer_state = (batch, hidden), (layers, batch, hidden)
-    return (
-        _module_check("RNNCell", RNNCell(size, hidden, rng=1), (cell_state,), (batch, size)),
-        _module_check("LSTMCell", LSTMCell(size, hidden, rng=2), (cell_state, cell_state), (batch, size)),
-        _module_check("GRUCell", GRUCell(size, hidden, rng=3), (cell_state,), (batch, size)),
-        _module_check("RNN", RNN(size, hidden, num_layers=layers, rng=4), (layer_state,), (steps, batch, size)),
-        _module_check(
-            "LSTM", LSTM(size, hidden, num_layers=layers, rng=5), (layer_state, layer_state), (steps, batch, size)
-        ),
-        _module_check("GRU", GRU(size, hidden, num_layers=layers, rng=6), (layer_state,), (steps, batch, size)),
-    )
+    cells, stacks = [], []
+    for seed, kind in enumerate(CELL_KINDS.values()):
+        setting = f"({kind.setting})" if kind.setting else ""
+        count = len(kind.state_names)
+        cell = RNNCellBase(kind, size, hidden, rng=2 * seed + 1)
+        cells.append(_module_check(kind.cell_name + setting, cell, ((batch, hidden),) * count, (batch, size)))
+        layer = RNNBase(kind, size, hidden, num_layers=layers, rng=2 * seed + 2)
+        layer_states = ((layers, batch, hidden),) * count
+        stacks.append(_module_check(kind.layer_name + setting, layer, layer_states, (steps, batch, size)))
+    return (*cells, *stacks)
 
 
 # ---------------------------------------------------------------- running and printing

@@ -49,6 +49,93 @@ class _Primitive(Function):
     backward_on_arrays = True
 
 
+# Forward mode. `jvp(ctx, *tangents)` gets one tangent per positional input (None where the input has
+# none) and returns the output's tangent (None if there is none). A tangent carries a leading axis of
+# K directions, (K, *x.shape), so that one pass pushes K tangents at once (RTRL pushes one per
+# parameter); reductions therefore name their axes from the end. Like the VJPs, the rules use only
+# operators, `.reshape`/`.sum`/`.astype` and `Op.apply`, so they run on ndarrays or, recorded, on
+# Tensors. core/forward.py walks the tape and calls them.
+
+
+def _lift(tangent: Any, ndim: int) -> Any:
+    """A tangent (K, *s) with size-1 axes put after K until s has `ndim` axes, so that numpy
+    broadcasts it against the primal arrays the way it broadcast the primals."""
+    if tangent is None or tangent.ndim == ndim + 1:
+        return tangent
+    return tangent.reshape((tangent.shape[0], *(1,) * (ndim + 1 - tangent.ndim), *tangent.shape[1:]))
+
+
+def _out_ndim(ctx: Function) -> int:
+    """The output rank of an op that broadcasts its inputs."""
+    assert ctx.parents is not None
+    return max(np.ndim(p) for p in ctx.parents)
+
+
+def _total(*terms: Any) -> Any:
+    """The sum of the terms that exist (None when none does: that output has no tangent)."""
+    present = [t for t in terms if t is not None]
+    if not present:
+        return None
+    total = present[0]
+    for term in present[1:]:
+        total = total + term
+    return total
+
+
+def _from_end(axes: tuple[int, ...], ndim: int) -> tuple[int, ...]:
+    """Axes counted from the end, which stay right when a tangent's direction axis comes first."""
+    return tuple(a - ndim for a in axes)
+
+
+def _zeros_for_missing(ctx: Function, tangents: tuple[Any, ...]) -> list[Any]:
+    """The tangents of a many-input op, zeros for an input that has none."""
+    assert ctx.parents is not None
+    count = next(t.shape[0] for t in tangents if t is not None)
+    return [
+        np.zeros((count, *np.shape(p)), np.result_type(p)) if t is None else t
+        for t, p in zip(tangents, ctx.parents, strict=True)
+    ]
+
+
+def _index_past_directions(index: Any) -> tuple[Any, ...]:
+    """The same index for a tangent: it leaves the direction axis (axis 0) whole."""
+    index = plain_index(index)
+    return (slice(None), *(index if isinstance(index, tuple) else (index,)))
+
+
+def _advanced_axes_go_first(index: Any) -> int:
+    """How many axes numpy puts first when an index's array parts are not next to each other, else 0.
+
+    numpy's rule: arrays (and ints beside them) that are separated by a slice send their broadcast
+    axes to the front, so there a tangent's direction axis lands after them."""
+    index = plain_index(index)
+    parts = index if isinstance(index, tuple) else (index,)
+    arrays = [p for p in parts if isinstance(p, np.ndarray)]
+    if not arrays:
+        return 0
+    advanced = [i for i, p in enumerate(parts) if isinstance(p, np.ndarray | int | np.integer)]
+    if advanced[-1] - advanced[0] + 1 == len(advanced):
+        return 0
+    return np.broadcast(*[np.nonzero(a)[0] if a.dtype == bool else a for a in arrays]).ndim
+
+
+def _direction_axis_first(tangent: Any, index: Any) -> Any:
+    """Undo numpy's moving of the advanced axes in front of the direction axis (see above)."""
+    moved = _advanced_axes_go_first(index)
+    if not moved:
+        return tangent
+    order = (moved, *range(moved), *range(moved + 1, tangent.ndim))
+    return Permute.apply(tangent, axes=order)
+
+
+def _direction_axis_where_numpy_puts_it(tangent: Any, index: Any) -> Any:
+    """The inverse of `_direction_axis_first`: the layout numpy expects to write at `index`."""
+    moved = _advanced_axes_go_first(index)
+    if not moved:
+        return tangent
+    return Permute.apply(tangent, axes=(*range(1, moved + 1), 0, *range(moved + 1, tangent.ndim)))
+
+
 # ================================================================ unary elementwise
 
 
@@ -60,6 +147,10 @@ class Neg(_Primitive):
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return -grad_out
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = -dx"""
+        return -dx
 
 
 class Exp(_Primitive):
@@ -74,6 +165,11 @@ class Exp(_Primitive):
         (y,) = ctx.saved_tensors
         return grad_out * y
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = y * dx"""
+        (y,) = ctx.saved_tensors
+        return dx * y
+
 
 class Log(_Primitive):
     """y = log(x);   dL/dx = dL/dy / x"""
@@ -85,6 +181,11 @@ class Log(_Primitive):
     def backward(ctx, grad_out: Tensor) -> Tensor:
         (x,) = ctx.saved_tensors
         return grad_out / x
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx / x"""
+        (x,) = ctx.saved_tensors
+        return dx / x
 
 
 class Sqrt(_Primitive):
@@ -99,6 +200,11 @@ class Sqrt(_Primitive):
         (y,) = ctx.saved_tensors
         return grad_out / (y * 2.0)
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx / (2 y)"""
+        (y,) = ctx.saved_tensors
+        return dx / (y * 2.0)
+
 
 class Abs(_Primitive):
     """y = |x|;   dL/dx = dL/dy * sign(x)   (0 at x = 0, as PyTorch)"""
@@ -109,6 +215,10 @@ class Abs(_Primitive):
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out * ctx.sign
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = sign(x) * dx"""
+        return dx * ctx.sign
 
 
 class Tanh(_Primitive):
@@ -125,6 +235,11 @@ class Tanh(_Primitive):
         (y,) = ctx.saved_tensors
         return grad_out * (1.0 - y * y)
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = (1 - y^2) * dx"""
+        (y,) = ctx.saved_tensors
+        return dx * (1.0 - y * y)
+
 
 class Sigmoid(_Primitive):
     """y = 1 / (1 + exp(-x));   dL/dx = dL/dy * y (1 - y)
@@ -132,8 +247,13 @@ class Sigmoid(_Primitive):
     A primitive because exp(-x) overflows for x < -709: we only ever exponentiate -|x|."""
 
     def forward(ctx, x: Array) -> Array:
-        e = np.exp(-np.abs(x))
-        y = np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(np.result_type(x, np.float32), copy=False)
+        # float16 is computed in float32 (as PyTorch does) and handed back as float16: a float16
+        # layer keeps its dtype. Integers give float (at least float32).
+        work = x.astype(np.result_type(x, np.float32), copy=False)
+        e = np.exp(-np.abs(work))
+        y = np.where(work >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(
+            x.dtype if x.dtype.kind == "f" else work.dtype, copy=False
+        )
         ctx.save_for_backward(y)
         return y
 
@@ -141,16 +261,25 @@ class Sigmoid(_Primitive):
         (y,) = ctx.saved_tensors
         return grad_out * (y * (1.0 - y))
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = y (1 - y) * dx"""
+        (y,) = ctx.saved_tensors
+        return dx * (y * (1.0 - y))
+
 
 class Relu(_Primitive):
-    """y = max(x, 0);   dL/dx = dL/dy * [x > 0]"""
+    """y = max(x, 0);   dL/dx = dL/dy * [not x <= 0]   (a NaN passes, with gradient 1, as in PyTorch)"""
 
     def forward(ctx, x: Array) -> Array:
-        ctx.mask = x > 0
+        ctx.mask = ~(x <= 0)  # not `x > 0`: that is False for NaN, and relu would turn NaN into 0
         return np.where(ctx.mask, x, 0).astype(x.dtype, copy=False)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out * ctx.mask
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = [x > 0] * dx"""
+        return dx * ctx.mask
 
 
 class Clip(_Primitive):
@@ -170,6 +299,10 @@ class Clip(_Primitive):
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out * ctx.inside
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = [low <= x <= high] * dx"""
+        return dx * ctx.inside
+
 
 # ================================================================ binary elementwise (broadcasting)
 
@@ -183,6 +316,11 @@ class Add(_Primitive):
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
         return grad_out, grad_out
 
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = dx + dy"""
+        n = _out_ndim(ctx)
+        return _total(_lift(dx, n), _lift(dy, n))
+
 
 class Sub(_Primitive):
     """z = x - y;   dL/dx = dL/dz,   dL/dy = -dL/dz"""
@@ -192,6 +330,12 @@ class Sub(_Primitive):
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor | None]:
         return grad_out, (-grad_out if ctx.needs_input_grad[1] else None)
+
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = dx - dy"""
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        return _total(dx, None if dy is None else -dy)
 
 
 class Mul(_Primitive):
@@ -206,6 +350,13 @@ class Mul(_Primitive):
         need_x, need_y = ctx.needs_input_grad
         return (grad_out * y if need_x else None), (grad_out * x if need_y else None)
 
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = dx * y + x * dy"""
+        x, y = ctx.saved_tensors
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        return _total(None if dx is None else dx * y, None if dy is None else x * dy)
+
 
 class Div(_Primitive):
     """z = x / y;   dL/dx = dL/dz / y,   dL/dy = -dL/dz * z / y"""
@@ -219,6 +370,34 @@ class Div(_Primitive):
         y, z = ctx.saved_tensors
         grad_x = grad_out / y
         return (grad_x if ctx.needs_input_grad[0] else None), (-grad_x * z if ctx.needs_input_grad[1] else None)
+
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = dx / y - z * dy / y"""
+        y, z = ctx.saved_tensors
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        return _total(None if dx is None else dx / y, None if dy is None else -dy * z / y)
+
+
+class Remainder(_Primitive):
+    """z = x mod y = x - floor(x / y) y   (the sign of y, as Python's % and PyTorch's remainder);
+    dL/dx = dL/dz,   dL/dy = -dL/dz * floor(x / y)   (floor is piecewise constant: no gradient of its own)
+
+    A primitive rather than x - floor(x/y) * y: np.remainder is exact, that composition is not."""
+
+    def forward(ctx, x: Array, y: Array) -> Array:
+        z = _broadcasting("remainder", np.remainder, x, y)
+        ctx.quotient = np.floor_divide(x, y) if ctx.needs_input_grad[1] else None
+        return z
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor | None]:
+        return grad_out, (-grad_out * ctx.quotient if ctx.needs_input_grad[1] else None)
+
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = dx - floor(x / y) dy"""
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        return _total(dx, None if dy is None else -dy * ctx.quotient)
 
 
 class Pow(_Primitive):
@@ -236,13 +415,32 @@ class Pow(_Primitive):
         if ctx.needs_input_grad[0]:
             # y * x**(y-1) is 0 * inf = nan at x = 0, y = 0, where the true derivative of x**0 is 0.
             # Mask only there: masking all of y = 0 would also cut d(slope)/dy = x**(y-1) (second order).
-            slope = Where.apply(np.zeros((), y.dtype), y * x ** (y - 1.0), condition=x_is_0 & (np.asarray(y) == 0))
+            # Two wheres, not one: the masked branch must hold no inf either, or differentiating it
+            # again sends 0 * inf = nan back (d2/dx2 x**0, d3/dx3 x**1, ... at 0): x is 1 there.
+            both_0 = x_is_0 & (np.asarray(y) == 0)
+            safe_x = Where.apply(np.ones((), x.dtype), x, condition=both_0)
+            slope = Where.apply(np.zeros((), y.dtype), y * safe_x ** (y - 1.0), condition=both_0)
             grad_x = grad_out * slope
         if ctx.needs_input_grad[1]:
             # z log(x) is 0 * -inf = nan at x = 0, where 0**y is constant (0) for y > 0: take log(1) there.
             at_zero = x_is_0 & (np.asarray(y) > 0)
             grad_y = grad_out * z * Log.apply(Where.apply(np.ones((), x.dtype), x, condition=at_zero))
         return grad_x, grad_y
+
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = y x^(y-1) dx + z log(x) dy   (the VJP's masks at x = 0)"""
+        x, y, z = ctx.saved_tensors
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        x_is_0 = np.asarray(x) == 0
+        along_x = along_y = None
+        if dx is not None:
+            slope = Where.apply(np.zeros((), y.dtype), y * x ** (y - 1.0), condition=x_is_0 & (np.asarray(y) == 0))
+            along_x = dx * slope
+        if dy is not None:
+            at_zero = x_is_0 & (np.asarray(y) > 0)
+            along_y = dy * (z * Log.apply(Where.apply(np.ones((), x.dtype), x, condition=at_zero)))
+        return _total(along_x, along_y)
 
 
 class Maximum(_Primitive):
@@ -256,6 +454,12 @@ class Maximum(_Primitive):
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
         return grad_out * ctx.share_x, grad_out * (1.0 - ctx.share_x)
 
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = m dx + (1 - m) dy"""
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        return _total(None if dx is None else dx * ctx.share_x, None if dy is None else dy * (1.0 - ctx.share_x))
+
 
 class Minimum(_Primitive):
     """z = min(x, y);   dL/dx = dL/dz * m,   dL/dy = dL/dz * (1 - m),   m = [x < y] + [x = y] / 2"""
@@ -267,6 +471,12 @@ class Minimum(_Primitive):
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
         return grad_out * ctx.share_x, grad_out * (1.0 - ctx.share_x)
+
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = m dx + (1 - m) dy"""
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        return _total(None if dx is None else dx * ctx.share_x, None if dy is None else dy * (1.0 - ctx.share_x))
 
 
 class Where(_Primitive):
@@ -286,6 +496,15 @@ class Where(_Primitive):
         grad_y = Where.apply(zero, grad_out, condition=ctx.condition) if ctx.needs_input_grad[1] else None
         return grad_x, grad_y
 
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = dx where c else dy"""
+        if dx is None and dy is None:
+            return None
+        n = max(_out_ndim(ctx), np.ndim(ctx.condition))
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        zero = np.zeros((), (dx if dx is not None else dy).dtype)
+        return Where.apply(zero if dx is None else dx, zero if dy is None else dy, condition=ctx.condition)
+
 
 # ================================================================ reductions
 
@@ -300,10 +519,15 @@ class Sum(_Primitive):
     def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
         ctx.axes = normalize_axes("sum", axis, x.ndim)
         ctx.in_shape = x.shape
+        ctx.keepdims = keepdims
         return x.sum(axis=ctx.axes, keepdims=keepdims)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return BroadcastTo.apply(grad_out.reshape(_keepdims_shape(ctx.in_shape, ctx.axes)), shape=ctx.in_shape)
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = sum of dx over the same axes"""
+        return dx.sum(axis=_from_end(ctx.axes, len(ctx.in_shape)), keepdims=ctx.keepdims)
 
 
 class _Extremum(_Primitive):
@@ -313,16 +537,27 @@ class _Extremum(_Primitive):
 
     def forward(ctx, x: Array, *, axis: Any = None, keepdims: bool = False) -> Array:
         axes = normalize_axes(ctx.name, axis, x.ndim)
-        if x.size == 0:
-            raise ShapeError(f"{ctx.name}: cannot reduce an empty tensor of shape {fmt_shape(x.shape)}")
+        empty = [a for a in axes if x.shape[a] == 0]
+        if empty:
+            # As numpy and PyTorch: the max of no values is undefined (the sum of none is 0).
+            raise ShapeError(
+                f"{ctx.name}: cannot reduce over axis {empty[0]} of size 0 in shape {fmt_shape(x.shape)}; "
+                "the result would have no value (an empty tensor reduced over non-empty axes is fine)"
+            )
         kept = type(ctx).reduce(x, axis=axes, keepdims=True)
         is_extreme = x == kept
-        ctx.share = (is_extreme / is_extreme.sum(axis=axes, keepdims=True)).astype(x.dtype)
+        with np.errstate(invalid="ignore"):  # an empty x: 0 / 0 over no elements
+            ctx.share = (is_extreme / is_extreme.sum(axis=axes, keepdims=True)).astype(x.dtype)
         ctx.kept_shape = kept.shape
+        ctx.axes, ctx.keepdims = axes, keepdims
         return kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out.reshape(ctx.kept_shape) * ctx.share
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = sum of dx * [x = y] / (number of ties) over the axes"""
+        return (dx * ctx.share).sum(axis=_from_end(ctx.axes, ctx.share.ndim), keepdims=ctx.keepdims)
 
 
 class Max(_Extremum):
@@ -350,7 +585,8 @@ class LogSumExp(_Primitive):
         axes = normalize_axes("logsumexp", axis, x.ndim)
         peak = np.max(x, axis=axes, keepdims=True) if x.size else np.zeros(_keepdims_shape(x.shape, axes), x.dtype)
         peak = np.where(np.isfinite(peak), peak, 0)  # a row of -inf stays -inf, not nan
-        kept = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
+        with np.errstate(divide="ignore"):  # log of an empty sum (or of all -inf) is -inf, as numpy's
+            kept = np.log(np.sum(np.exp(x - peak), axis=axes, keepdims=True)) + peak
         ctx.kept_shape = kept.shape
         y = kept if keepdims else kept.reshape(tuple(n for i, n in enumerate(x.shape) if i not in axes))
         ctx.save_for_backward(x, y)
@@ -360,13 +596,27 @@ class LogSumExp(_Primitive):
         x, y = ctx.saved_tensors
         return grad_out.reshape(ctx.kept_shape) * Exp.apply(x - y.reshape(ctx.kept_shape))
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = sum of exp(x - y) * dx over the axes   (the softmax's weighted sum)"""
+        x, y = ctx.saved_tensors
+        axes = tuple(i for i, n in enumerate(ctx.kept_shape) if n == 1)  # a size-1 axis more changes no sum
+        weighted = dx * Exp.apply(x - y.reshape(ctx.kept_shape))
+        return weighted.sum(axis=_from_end(axes, len(ctx.kept_shape)), keepdims=True).reshape((dx.shape[0], *y.shape))
+
+
+def _peak(x: Array, axis: int) -> Array:
+    """The max along `axis`, kept as a size-1 axis; 0 for an empty axis (so softmax over none is empty, as numpy's)."""
+    if x.shape[axis] == 0:
+        return np.zeros(_keepdims_shape(x.shape, (axis,)), x.dtype)
+    return np.max(x, axis=axis, keepdims=True)
+
 
 class Softmax(_Primitive):
     """y = exp(x) / sum exp(x) along axis;   dL/dx = y * (dL/dy - sum(dL/dy * y))"""
 
     def forward(ctx, x: Array, *, axis: int = -1) -> Array:
         ctx.axis = _single_axis("softmax", axis, x.ndim)
-        e = np.exp(x - np.max(x, axis=ctx.axis, keepdims=True))
+        e = np.exp(x - _peak(x, ctx.axis))
         y = e / np.sum(e, axis=ctx.axis, keepdims=True)
         ctx.save_for_backward(y)
         return y
@@ -375,20 +625,31 @@ class Softmax(_Primitive):
         (y,) = ctx.saved_tensors
         return y * (grad_out - (grad_out * y).sum(axis=ctx.axis, keepdims=True))
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = y * (dx - sum(y * dx))"""
+        (y,) = ctx.saved_tensors
+        return y * (dx - (dx * y).sum(axis=ctx.axis - y.ndim, keepdims=True))
+
 
 class LogSoftmax(_Primitive):
     """y = x - logsumexp(x) along axis;   dL/dx = dL/dy - exp(y) * sum(dL/dy)"""
 
     def forward(ctx, x: Array, *, axis: int = -1) -> Array:
         ctx.axis = _single_axis("log_softmax", axis, x.ndim)
-        shifted = x - np.max(x, axis=ctx.axis, keepdims=True)
-        y = shifted - np.log(np.sum(np.exp(shifted), axis=ctx.axis, keepdims=True))
+        shifted = x - _peak(x, ctx.axis)
+        with np.errstate(divide="ignore"):  # an empty axis: log(0), subtracted from no element
+            y = shifted - np.log(np.sum(np.exp(shifted), axis=ctx.axis, keepdims=True))
         ctx.save_for_backward(y)
         return y
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         (y,) = ctx.saved_tensors
         return grad_out - Exp.apply(y) * grad_out.sum(axis=ctx.axis, keepdims=True)
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx - sum(exp(y) * dx)"""
+        (y,) = ctx.saved_tensors
+        return dx - (Exp.apply(y) * dx).sum(axis=ctx.axis - y.ndim, keepdims=True)
 
 
 # ================================================================ movement
@@ -399,6 +660,7 @@ class Reshape(_Primitive):
 
     def forward(ctx, x: Array, *, shape: tuple[int, ...]) -> Array:
         ctx.in_shape = x.shape
+        ctx.shape = shape
         try:
             return x.reshape(shape)
         except (ValueError, TypeError):
@@ -407,6 +669,10 @@ class Reshape(_Primitive):
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out.reshape(ctx.in_shape)
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx reshaped the same way"""
+        return dx.reshape((dx.shape[0], *ctx.shape))
 
 
 class Permute(_Primitive):
@@ -425,11 +691,17 @@ class Permute(_Primitive):
         inverse = sorted(range(ndim), key=lambda i: ctx.axes[i] % ndim)  # axis a of y came from axis axes[a] of x
         return Permute.apply(grad_out, axes=tuple(inverse))
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx with axes reordered the same way"""
+        ndim = len(ctx.axes)
+        return Permute.apply(dx, axes=(0, *(a % ndim + 1 for a in ctx.axes)))
+
 
 class BroadcastTo(_Primitive):
     """y = x copied along new or size-1 axes;   dL/dx = dL/dy summed over them (done by the engine)"""
 
     def forward(ctx, x: Array, *, shape: tuple[int, ...]) -> Array:
+        ctx.shape = tuple(shape)
         try:
             return np.broadcast_to(x, shape)
         except (ValueError, TypeError):
@@ -439,11 +711,15 @@ class BroadcastTo(_Primitive):
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out  # the adjoint of broadcasting is summation, which the engine does for every op
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx copied along the same axes"""
+        return BroadcastTo.apply(_lift(dx, len(ctx.shape)), shape=(dx.shape[0], *ctx.shape))
 
-def _plain_index(index: Any) -> Any:
+
+def plain_index(index: Any) -> Any:
     """Tensors inside an index become arrays; lists become arrays (numpy's advanced indexing)."""
     if isinstance(index, tuple):
-        return tuple(_plain_index(i) for i in index)
+        return tuple(plain_index(i) for i in index)
     if isinstance(index, Tensor):
         return index.data
     if isinstance(index, list):
@@ -461,7 +737,7 @@ class GetItem(_Primitive):
     """y = x[index];   dL/dx = zeros like x, with dL/dy added at index (repeated indices add up)"""
 
     def forward(ctx, x: Array, *, index: Any) -> Array:
-        ctx.index = _plain_index(index)
+        ctx.index = plain_index(index)
         ctx.in_shape = x.shape
         try:
             return np.asarray(x[ctx.index])
@@ -472,12 +748,16 @@ class GetItem(_Primitive):
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return ScatterAdd.apply(grad_out, shape=ctx.in_shape, index=ctx.index)
 
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx[index]"""
+        return _direction_axis_first(GetItem.apply(dx, index=_index_past_directions(ctx.index)), ctx.index)
+
 
 class ScatterAdd(_Primitive):
     """y = zeros(shape) with x added at index;   dL/dx = dL/dy[index]   (the VJP of getitem)"""
 
     def forward(ctx, x: Array, *, shape: tuple[int, ...], index: Any) -> Array:
-        ctx.index = index
+        ctx.index, ctx.shape = index, shape
         out = np.zeros(shape, dtype=x.dtype)
         if _is_basic(index):
             out[index] = x
@@ -487,6 +767,11 @@ class ScatterAdd(_Primitive):
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return GetItem.apply(grad_out, index=ctx.index)
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = zeros(shape) with dx added at index"""
+        written = _direction_axis_where_numpy_puts_it(dx, ctx.index)
+        return ScatterAdd.apply(written, shape=(dx.shape[0], *ctx.shape), index=_index_past_directions(ctx.index))
 
 
 class Stack(_Primitive):
@@ -509,6 +794,10 @@ class Stack(_Primitive):
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor, ...]:
         return tuple(Unbind.apply(grad_out, axis=ctx.axis))  # one node with n outputs, not n slices
 
+    def jvp(ctx, *dxs: Tensor | None) -> Tensor:
+        """dy = stack(dx_1..dx_n) along the same axis"""
+        return Stack.apply(*_zeros_for_missing(ctx, dxs), axis=ctx.axis + 1)
+
 
 class Concatenate(_Primitive):
     """y = concatenate(x_1..x_n) along axis;   dL/dx_i = the slice of dL/dy that x_i filled"""
@@ -528,6 +817,10 @@ class Concatenate(_Primitive):
         sizes = tuple(end - start for start, end in zip(ctx.bounds, ctx.bounds[1:], strict=False))
         return tuple(Split.apply(grad_out, sizes=sizes, axis=ctx.axis))
 
+    def jvp(ctx, *dxs: Tensor | None) -> Tensor:
+        """dy = concatenate(dx_1..dx_n) along the same axis"""
+        return Concatenate.apply(*_zeros_for_missing(ctx, dxs), axis=ctx.axis + 1)
+
 
 class Split(_Primitive):
     """y_1..y_n = consecutive pieces of x along axis (one node, n outputs);   dL/dx = concatenate(dL/dy_i)
@@ -542,10 +835,15 @@ class Split(_Primitive):
                 f"split: sizes {list(sizes)} do not add up to {x.shape[ctx.axis]}, "
                 f"the length of axis {axis} in shape {fmt_shape(x.shape)}"
             )
+        ctx.sizes = sizes
         return tuple(np.split(x, np.cumsum(sizes)[:-1].tolist(), axis=ctx.axis))
 
     def backward(ctx, *grad_outs: Tensor) -> Tensor:
         return Concatenate.apply(*grad_outs, axis=ctx.axis)
+
+    def jvp(ctx, dx: Tensor) -> tuple[Tensor, ...]:
+        """dy_i = the same pieces of dx"""
+        return tuple(Split.apply(dx, sizes=ctx.sizes, axis=ctx.axis + 1))
 
 
 class Unbind(_Primitive):
@@ -559,6 +857,10 @@ class Unbind(_Primitive):
 
     def backward(ctx, *grad_outs: Tensor) -> Tensor:
         return Stack.apply(*grad_outs, axis=ctx.axis)
+
+    def jvp(ctx, dx: Tensor) -> tuple[Tensor, ...]:
+        """dy_i = dx[..., i, ...]"""
+        return tuple(Unbind.apply(dx, axis=ctx.axis + 1))
 
 
 # ================================================================ matmul
@@ -623,6 +925,29 @@ class MatMul(_Primitive):
             return grad_x, grad_y, grad_out
         return grad_x, grad_y
 
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None, dc: Tensor | None = None) -> Tensor | None:
+        """dZ = dA B + A dB + dC"""
+        x, y = ctx.saved_tensors
+        tx, ty = ctx.flags
+        # As in the VJP, a 1-D x is a row (1, k) and a 1-D y a column (k, 1); the axes numpy drops go after.
+        x2 = x.reshape(1, x.shape[0]) if x.ndim == 1 else x
+        y2 = y.reshape(y.shape[0], 1) if y.ndim == 1 else y
+        rank = max(x2.ndim, y2.ndim)
+        if dx is not None:
+            dx = _lift(dx.reshape((dx.shape[0], 1, dx.shape[1])) if x.ndim == 1 else dx, rank)
+        if dy is not None:
+            dy = _lift(dy.reshape((*dy.shape, 1)) if y.ndim == 1 else dy, rank)
+        dz = _total(None if dx is None else _matmul(dx, y2, tx, ty), None if dy is None else _matmul(x2, dy, tx, ty))
+        if dz is not None and x.ndim == 1:
+            dz = dz.reshape((*dz.shape[:-2], dz.shape[-1]))
+        if dz is not None and y.ndim == 1:
+            dz = dz.reshape(dz.shape[:-1])
+        if dc is None:
+            return dz
+        assert ctx.parents is not None
+        out_ndim = max(rank - (x.ndim == 1) - (y.ndim == 1), np.ndim(ctx.parents[2]))
+        return _total(_lift(dz, out_ndim), _lift(dc, out_ndim))
+
 
 def _matmul(a: Any, b: Any, transpose_a: bool, transpose_b: bool) -> Any:
     """A product inside MatMul's VJP: recorded on Tensors (create_graph), straight numpy on arrays
@@ -672,8 +997,12 @@ class Cast(_Primitive):
     """y = x converted to dtype;   dL/dx = dL/dy converted back to x's dtype"""
 
     def forward(ctx, x: Array, *, dtype: np.dtype[Any]) -> Array:
-        ctx.in_dtype = x.dtype
+        ctx.in_dtype, ctx.dtype = x.dtype, dtype
         return x.astype(dtype)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return grad_out.astype(ctx.in_dtype)
+
+    def jvp(ctx, dx: Tensor) -> Tensor:
+        """dy = dx converted to dtype"""
+        return dx.astype(ctx.dtype)

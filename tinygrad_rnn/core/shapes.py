@@ -1,11 +1,13 @@
 """shapes.py — shape arithmetic shared by the engine and the ops.
 
-Three ideas live here, once each:
+Four ideas live here, once each:
 - `broadcast_shape`: numpy's broadcasting rule, with an error that names the op;
 - `unbroadcast_axes`: which axes to sum so a gradient shaped like a broadcast
   result gets back the shape of the input that was broadcast;
 - `normalize_axes`: turn `axis=None | int | tuple` into a sorted tuple of
-  non-negative axes, with an error that names the op.
+  non-negative axes, with an error that names the op;
+- `pick_spelling`: accept PyTorch's `dim=`/`keepdim=` or numpy's
+  `axis=`/`keepdims=`, and refuse both at once.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ShapeError, fmt_shape
+from .errors import ArgumentError, ShapeError, fmt_shape
 
 Shape = tuple[int, ...]
 
@@ -76,3 +78,17 @@ def normalize_axes(op: str, axis: int | Sequence[int] | None, ndim: int) -> tupl
     if len(set(out)) != len(out):
         raise ShapeError(f"{op}: repeated axis in {axis!r}")
     return tuple(sorted(out))
+
+
+def pick_spelling(op: str, torch_name: str, torch_value: Any, numpy_name: str, numpy_value: Any) -> Any:
+    """The one value given under PyTorch's name (`dim`, `keepdim`) or numpy's (`axis`, `keepdims`).
+
+    Both spellings are accepted everywhere (docs/pytorch.md); giving both is a
+    mistake we refuse rather than guess at. None means "not given".
+    """
+    if torch_value is not None and numpy_value is not None:
+        raise ArgumentError(
+            f"{op}: got both {torch_name}= and {numpy_name}=; they are the same argument "
+            f"(PyTorch's and numpy's names), pass only one"
+        )
+    return numpy_value if torch_value is None else torch_value

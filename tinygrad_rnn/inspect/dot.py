@@ -38,14 +38,16 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _label(e: Entry, extra: str = "") -> str:
-    top = e.name if e.is_leaf else e.op
+def _label(e: Entry, extra: str = "", output: bool = True) -> str:
+    top = str(e.name) if e.is_leaf else e.op
+    if output and e.output is not None:
+        top += f"[{e.output}]"  # one output of a node with several (unbind, split)
     return _quote(f"{top}\n{fmt_shape(e.shape)}{extra}").replace("\n", "\\n")
 
 
-def _node_line(node_id: str, e: Entry, roots: tuple[int, ...], extra: str = "") -> str:
+def _node_line(node_id: str, e: Entry, roots: tuple[int, ...], extra: str = "", output: bool = True) -> str:
     border = ", peripheries=2" if e.index in roots else ""
-    return f"{node_id} [label={_label(e, extra)}, {_STYLE[e.kind]}{border}];"
+    return f"{node_id} [label={_label(e, extra, output)}, {_STYLE[e.kind]}{border}];"
 
 
 def _cluster_id(step: Any) -> str:
@@ -54,17 +56,21 @@ def _cluster_id(step: Any) -> str:
 
 
 def _home_steps(tr: Trace) -> dict[int, Any]:
-    """The step each entry is drawn in: an op's own tag; for a non-parameter leaf, the step of
-    its users when they all share one (so x_t sits inside step t); else None (outside clusters)."""
-    home: dict[int, Any] = {e.index: e.step for e in tr.ops}
+    """The step each entry is drawn in: an op's own tag; for a non-parameter leaf, or an untagged
+    output of a node with several (a layer's unbind of its input projection), the step of its
+    users when they all share one (so x_t sits inside step t); else None (outside clusters)."""
     users: dict[int, set[Any]] = {}
     for e in tr.ops:
         for i in e.inputs:
             if i is not None:
                 users.setdefault(i, set()).add(e.step)
-    for e in tr.leaves:
+    home: dict[int, Any] = {}
+    for e in tr:
         steps = users.get(e.index, set())
-        home[e.index] = next(iter(steps)) if e.kind == "leaf" and len(steps) == 1 else None
+        follows_users = e.kind == "leaf" or (e.output is not None and e.step is None)
+        home[e.index] = e.step if e.kind == "op" and not follows_users else None
+        if follows_users and len(steps) == 1:
+            home[e.index] = next(iter(steps))
     return home
 
 
@@ -96,19 +102,27 @@ def _unrolled(tr: Trace) -> str:
 def _folded(tr: Trace) -> str:
     home = _home_steps(tr)
     # Each entry gets a key; entries of different steps with the same key become one node.
-    # Within a step, the k-th op (and the k-th step-local leaf) of the same module line up.
+    # Within a step, the k-th op of a kind and shape (and the k-th step-local leaf of a shape)
+    # of the same module line up with those of the other steps.
+    # A leaf has no tags of its own: it lines up by the tags of its first user (its layer's module).
     key_of: dict[int, tuple[Any, ...]] = {}
     position: dict[tuple[Any, ...], int] = {}
+    first_user: dict[int, Entry] = {}
+    for e in tr.ops:
+        for i in e.inputs:
+            if i is not None:
+                first_user.setdefault(i, e)
     for e in tr:
         step = home[e.index]
         if step is None:
             key_of[e.index] = ("entry", e.index)
             continue
-        others = tuple(sorted((k, repr(v)) for k, v in e.tags.items() if k != "step"))
-        slot = (e.kind, others, step)
+        tags = first_user[e.index].tags if e.is_leaf else e.tags
+        others = tuple(sorted((k, repr(v)) for k, v in tags.items() if k != "step"))
+        slot = (e.kind, others, e.op, e.shape, step)  # the k-th `add (1, 3)` of a step lines up with the next step's
         k = position.get(slot, 0)
         position[slot] = k + 1
-        key_of[e.index] = (e.kind, others, k, e.op, e.shape)
+        key_of[e.index] = (*slot[:-1], k)
     members: dict[tuple[Any, ...], list[Entry]] = {}
     for e in tr:
         members.setdefault(key_of[e.index], []).append(e)
@@ -118,7 +132,8 @@ def _folded(tr: Trace) -> str:
     for key, group in members.items():
         steps = [home[e.index] for e in group]
         extra = f"\n×{len(group)} (steps {steps[0]}..{steps[-1]})" if len(group) > 1 else ""
-        lines.append("  " + _node_line(ids[key], group[0], tr.roots, extra))
+        same_output = len({e.output for e in group}) == 1  # else "unbind[0]" would misname outputs 1, 2, ...
+        lines.append("  " + _node_line(ids[key], group[0], tr.roots, extra, same_output))
     edges: dict[tuple[str, str, bool], int] = {}
     for e in tr.ops:
         for i in e.inputs:

@@ -65,6 +65,9 @@ def hidden_states(output: Tensor) -> list[Tensor]:
     a reshape for an unbatched input) to the `stack` node; its inputs are the
     live tensors h_t that the next step also read, so their gradients are the
     full dL/dh_t. For a multi-layer network these are the top layer's states.
+    With `lengths`, a step after some sequence has finished outputs
+    where(alive, h_t, 0), zeros at the padding; the next step reads h_t, the
+    state inside it, so that is what is returned for such a step.
     """
     tensor = output
     while tensor._node is not None and tensor._node.name in _ALIASES:
@@ -79,7 +82,18 @@ def hidden_states(output: Tensor) -> list[Tensor]:
             "states on the tape; pass the first result of an RNN/LSTM/GRU layer called with grad enabled "
             "and parameters that require grad"
         )
-    return [p for p in node.parents if p is not None]
+    return [_carried_state(p) for p in node.parents if p is not None]
+
+
+def _carried_state(h: Tensor) -> Tensor:
+    """h_t itself when `h` is a padded output where(alive, h_t, 0) recorded at h_t's step; else `h`."""
+    node = h._node
+    if node is None or node.name != "where" or node.parents is None or len(node.parents) != 2:
+        return h
+    state, padding = node.parents
+    is_zero_constant = isinstance(padding, Tensor) and padding._node is None and not np.any(padding.data)
+    same_step = isinstance(state, Tensor) and state._node is not None and state._node.tags == node.tags
+    return state if is_zero_constant and same_step else h
 
 
 # ---------------------------------------------------------------- the report

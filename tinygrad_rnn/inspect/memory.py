@@ -17,7 +17,7 @@ import numpy as np
 
 from ..core import engine
 from ..core.tensor import Tensor
-from .tape import Trace, _parents, _roots
+from .tape import Trace, _parents, _roots, graph_values
 
 
 @dataclass
@@ -64,9 +64,13 @@ def memory(tensor_or_trace: Tensor | Trace) -> MemoryReport:
     """
     if isinstance(tensor_or_trace, Trace):
         # A trace holds every tensor it lists, so all of them count, not only what the roots reach.
-        order = engine.topological_order([e.tensor for e in tensor_or_trace], stop_at_freed=True)
+        roots = [e.tensor for e in tensor_or_trace]
     else:
-        order = engine.topological_order(_roots("memory", tensor_or_trace), stop_at_freed=True)
+        roots = _roots("memory", tensor_or_trace)
+    order = engine.topological_order(roots, stop_at_freed=True)
+    outputs: dict[int, list[Tensor]] = {}  # id(node) -> its outputs in the graph (several for unbind, split)
+    for t, _ in graph_values(roots, order):
+        outputs.setdefault(id(t._node), []).append(t)
     leaf_buffers: dict[int, int] = {}
     for t in order:
         for p in _parents(t):
@@ -80,7 +84,7 @@ def memory(tensor_or_trace: Tensor | Trace) -> MemoryReport:
         node = t._node
         assert node is not None
         step = node.tags.get("step")
-        for kind, array in _node_arrays(t, node):
+        for kind, array in _node_arrays(outputs[id(node)], node):
             base = _base(array)
             if id(base) in seen:
                 continue
@@ -91,9 +95,10 @@ def memory(tensor_or_trace: Tensor | Trace) -> MemoryReport:
     return MemoryReport(total, by_step=by_step, leaves=sum(leaf_buffers.values()), nodes=len(order), **sizes)
 
 
-def _node_arrays(out: Tensor, node: engine.Function) -> Iterator[tuple[str, np.ndarray]]:
-    """(kind, array) for every array the node holds: its output, saved values and ndarray attributes."""
-    yield "outputs", out.data
+def _node_arrays(outs: list[Tensor], node: engine.Function) -> Iterator[tuple[str, np.ndarray]]:
+    """(kind, array) for every array the node holds: its outputs, saved values and ndarray attributes."""
+    for out in outs:
+        yield "outputs", out.data
     for value in node._saved:
         if isinstance(value, tuple):  # (input Tensor, the array forward saw)
             yield "saved", value[1]

@@ -7,6 +7,10 @@ operation in the order it was recorded. Printed, it reads like a program::
     %0 = leaf   x0          (2, 3) float64
     %1 = param  W           (3, 4) float64
     %2 = matmul(%0, %1)     (2, 4) float64   [step 0]
+    %3 = unbind(%2)[0]      (4,) float64
+
+A node with several outputs (`unbind`, `split`) gets one entry per output the
+graph uses, each marked with its output number, as `%3` above.
 
 `usage(trace)` counts, for each parameter, the edges leaving it: each is one
 gradient term that backward() adds into `.grad`, so an RNN weight used at T
@@ -47,6 +51,7 @@ class Entry:
     input_dtypes: tuple[np.dtype[Any], ...] = ()
     tags: Mapping[str, Any] = field(default_factory=dict)
     seq: int | None = None  # the node's recording number (engine.Function.seq); None for leaves
+    output: int | None = None  # which output of a node with several outputs (unbind, split); else None
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -74,7 +79,8 @@ class Entry:
         if self.is_leaf:
             return f"%{self.index} = {self.kind:<6} {self.name}"
         args = ", ".join("-" if i is None else f"%{i}" for i in self.inputs)
-        return f"%{self.index} = {self.op}({args})"
+        which = "" if self.output is None else f"[{self.output}]"
+        return f"%{self.index} = {self.op}({args}){which}"
 
     def describe(self) -> str:
         """The right column: shape, dtype and tags."""
@@ -186,7 +192,7 @@ def trace(
         for p in _parents(out):
             if p is not None and p._node is None and id(p) not in index:
                 add_leaf(p)
-    for out in order:
+    for out, output in graph_values(roots, order):
         node = out._node
         assert node is not None
         parents = _parents(out)
@@ -203,9 +209,34 @@ def trace(
                 input_dtypes=tuple(p.dtype for p in parents if p is not None),
                 tags=node.tags,
                 seq=node.seq,
+                output=output,
             )
         )
     return Trace(entries, tuple(index[id(t)] for t in roots))
+
+
+def graph_values(roots: Sequence[Tensor], order: Sequence[Tensor]) -> list[tuple[Tensor, int | None]]:
+    """Every op output of the graph, in recording order, with its output number (None for a node with one).
+
+    `topological_order` lists one tensor per node. A node with several outputs
+    (a layer's `unbind` of its hoisted input projection) also gets every other
+    output the graph uses: an input of a recorded op, or a root.
+    """
+    used = {id(t) for t in roots}
+    for t in order:
+        used.update(id(p) for p in _parents(t) if isinstance(p, Tensor))
+    values: list[tuple[Tensor, int | None]] = []
+    for t in order:
+        node = t._node
+        refs = getattr(node, "outputs", None)
+        if refs is None:
+            values.append((t, None))
+            continue
+        for k, ref in enumerate(refs):
+            out = ref()
+            if out is not None and (out is t or id(out) in used):
+                values.append((out, k))
+    return values
 
 
 def _parents(t: Tensor) -> tuple[Tensor | None, ...]:
@@ -303,7 +334,11 @@ def usage(tensor_or_trace: Tensor | Trace) -> Usage:
     """
     tr = _as_trace("usage", tensor_or_trace)
     users: dict[int, list[Entry]] = {}
+    counted: set[int | None] = set()
     for e in tr.ops:
+        if e.seq in counted:  # another output of a node with several: one node uses each input once
+            continue
+        counted.add(e.seq)
         for i in e.inputs:
             if i is not None:
                 users.setdefault(i, []).append(e)

@@ -5,7 +5,7 @@ Both subscribe to the engine's observer lists (`engine.forward_observers`,
 unsubscribe on the way out, even when the block raises. Outside them the
 engine pays one loop over an empty list per node.
 
-    with backward_trace() as bt:        # one row per VJP, latest node first
+    with backward_trace() as bt:        # a row per VJP (per output for unbind, split), latest first
         loss.backward()
     print(bt)
 
@@ -57,6 +57,12 @@ class VJPRecord:
     tags: Mapping[str, Any]
     grad_out: GradInfo
     grads_in: tuple[GradInfo | None, ...]
+    output: int | None = None  # which output's gradient, for a node with several (as `trace(...)[i].output`)
+
+    @property
+    def label(self) -> str:
+        """`matmul`, or `unbind[2]` for one output of a node with several."""
+        return self.op if self.output is None else f"{self.op}[{self.output}]"
 
 
 class BackwardTrace(list[VJPRecord]):
@@ -67,7 +73,7 @@ class BackwardTrace(list[VJPRecord]):
         for n, r in enumerate(self):
             tags = ", ".join(f"{k} {v}" for k, v in r.tags.items())
             ins = "; ".join("-" if g is None else str(g) for g in r.grads_in)
-            rows.append((str(n), r.op, tags, str(r.grad_out), ins))
+            rows.append((str(n), r.label, tags, str(r.grad_out), ins))
         widths = [max(len(row[c]) for row in rows) for c in range(4)]
         return "\n".join(
             "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4] for row in rows
@@ -81,8 +87,11 @@ def backward_trace() -> Iterator[BackwardTrace]:
 
     def observe(node: engine.Function, grad_outs: tuple[Tensor, ...], grads_in: tuple[Tensor | None, ...]) -> None:
         infos = tuple(None if g is None else GradInfo.of(g) for g in grads_in)
-        for grad_out in grad_outs:  # one record per output; most nodes have one
-            records.append(VJPRecord(node.name, node.seq, node.tags, GradInfo.of(grad_out), infos))
+        several = getattr(node, "outputs", None) is not None  # unbind, split: one record per output
+        for k, grad_out in enumerate(grad_outs):
+            records.append(
+                VJPRecord(node.name, node.seq, node.tags, GradInfo.of(grad_out), infos, k if several else None)
+            )
 
     with engine._observing(backward=observe):
         yield records

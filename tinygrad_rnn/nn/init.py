@@ -5,13 +5,15 @@ array; it never writes into the old one. A graph recorded before the call keeps
 the values it saw (as `Module.load_state_dict` does), and an array the user
 passed in is never changed behind their back.
 
-Randomness: tinygrad_rnn has no global seed. Every function, and every layer
-built on them, takes `rng`, which is one of
+Randomness: every function, and every layer built on them, takes `rng`, which
+is one of
 
 - a `np.random.Generator`: values are drawn from it (and it advances), so one
   generator can initialise a whole model reproducibly;
 - an `int`: a seed, `np.random.default_rng(rng)`;
-- `None`: fresh entropy from the operating system (not reproducible).
+- `None`: the global generator (`core/factories.py`), which `tg.manual_seed(seed)`
+  reseeds, as PyTorch's `torch.manual_seed`; until then it is seeded from the
+  operating system (not reproducible).
 
 >>> import numpy as np
 >>> from tinygrad_rnn.nn.module import Parameter
@@ -32,16 +34,19 @@ from typing import TypeAlias
 import numpy as np
 
 from ..core.errors import ArgumentError, ShapeError, fmt_shape
+from ..core.factories import default_generator
 from .module import Parameter
 
 RNG: TypeAlias = np.random.Generator | int | None
 
 
 def make_rng(rng: RNG) -> np.random.Generator:
-    """The Generator to draw from: `rng` itself, a seeded one for an int, a fresh one for None."""
+    """The Generator to draw from: `rng` itself, a seeded one for an int, the global one for None."""
     if isinstance(rng, np.random.Generator):
         return rng
-    if rng is None or isinstance(rng, int | np.integer):
+    if rng is None:
+        return default_generator()
+    if isinstance(rng, int | np.integer):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy Generator, an int seed or None, got {type(rng).__name__}")
 

@@ -8,12 +8,12 @@ registered by hand, so a layer never writes `parameters()` itself.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
-from ..core.errors import DTypeError, ShapeError, fmt_shape
+from ..core.errors import ArgumentError, DTypeError, ShapeError, fmt_shape
 from ..core.tensor import Tensor
 
 
@@ -46,6 +46,34 @@ def as_input(owner: object, name: str, value: Any, dtype: np.dtype[Any]) -> Tens
     return tensor.astype(dtype)
 
 
+ON_CPU: dict[str, tuple[Any, ...]] = {"device": (None, "cpu")}  # the PyTorch keyword every layer takes
+
+
+def reject_unsupported(owner: str, keywords: Mapping[str, Any], pytorchs: Mapping[str, tuple[Any, ...]]) -> None:
+    """Keywords a layer took in **kwargs: PyTorch's (`pytorchs`: name -> values that change nothing here)
+    are accepted at those values and otherwise refused by name; any other keyword is unexpected. Either
+    way the error names the public class, `owner`."""
+    for name, value in keywords.items():
+        if name not in pytorchs:
+            raise ArgumentError(f"{owner}: unexpected keyword argument {name!r}")
+        if not any(value is ok or (isinstance(value, str | int | float) and value == ok) for ok in pytorchs[name]):
+            raise ArgumentError(f"{owner}: {name} is not supported (got {name}={value!r})")
+
+
+class RemovableHandle:
+    """What a register_*_hook returns: `.remove()` takes the hook out again (twice is harmless)."""
+
+    _next_id = 0
+
+    def __init__(self, hooks: dict[int, Any]) -> None:
+        self._hooks = hooks
+        self.id = RemovableHandle._next_id
+        RemovableHandle._next_id += 1
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
 class Module:
     """Base class of layers. Subclasses set Parameters and Modules as attributes and define `forward`."""
 
@@ -55,7 +83,22 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} defines no forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        output = self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_forward_hooks")
+        if hooks:
+            for hook in list(hooks.values()):
+                replaced = hook(self, args, output)
+                output = output if replaced is None else replaced
+        return output
+
+    def register_forward_hook(self, hook: Callable[[Module, tuple[Any, ...], Any], Any]) -> RemovableHandle:
+        """Call `hook(module, args, output)` after every forward; a non-None result replaces the output.
+
+        Returns a handle whose `.remove()` unregisters the hook, as PyTorch's does."""
+        hooks: dict[int, Callable[..., Any]] = self.__dict__.setdefault("_forward_hooks", {})
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
 
     # ------------------------------------------------------------ the attribute walk
 
@@ -174,3 +217,90 @@ class ModuleList(Module):
 
     def append(self, module: Module) -> None:
         setattr(self, str(len(self)), module)
+
+
+class Sequential(Module):
+    """Modules applied one after another: `Sequential(a, b, c)(x)` is `c(b(a(x)))`.
+
+    Submodules are named 0, 1, 2, ... in the parameter names, or by the keys of an
+    ordered dict given instead, as in PyTorch. Indexing with an int gives a module,
+    with a slice a Sequential of the slice.
+
+    >>> from tinygrad_rnn.nn import Linear, ReLU
+    >>> model = Sequential(Linear(3, 4, rng=0), ReLU(), Linear(4, 1, rng=1))
+    >>> model(np.ones((2, 3))).shape
+    (2, 1)
+    >>> [name for name, _ in model.named_parameters()]
+    ['0.weight', '0.bias', '2.weight', '2.bias']
+    """
+
+    def __init__(self, *modules: Module | Mapping[str, Module]) -> None:
+        first = modules[0] if len(modules) == 1 else None
+        items = list(first.items()) if isinstance(first, Mapping) else list(enumerate(modules))
+        for name, module in items:
+            _add_child("Sequential", self, str(name), module)
+
+    def forward(self, input: Any) -> Any:
+        for _, module in self.named_children():
+            input = module(input)
+        return input
+
+    def __len__(self) -> int:
+        return len(list(self.named_children()))
+
+    def __getitem__(self, index: int | slice) -> Any:
+        children = list(self.named_children())
+        if isinstance(index, slice):
+            return Sequential(dict(children[index]))
+        return children[index][1]
+
+    def __iter__(self) -> Iterator[Module]:
+        return (m for _, m in self.named_children())
+
+    def append(self, module: Module) -> Sequential:
+        _add_child("Sequential", self, str(len(self)), module)
+        return self
+
+
+class ModuleDict(Module):
+    """Submodules by name, in insertion order; `d["name"]`, `d.keys()`, `d.items()`, as a dict."""
+
+    def __init__(self, modules: Mapping[str, Module] | None = None) -> None:
+        for name, module in (modules or {}).items():
+            self[name] = module
+
+    def __setitem__(self, name: str, module: Module) -> None:
+        _add_child("ModuleDict", self, name, module)
+
+    def __getitem__(self, name: str) -> Module:
+        children = dict(self.named_children())
+        if name not in children:
+            raise KeyError(f"ModuleDict has no module {name!r}; it has {', '.join(children) or 'none'}")
+        return children[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in dict(self.named_children())
+
+    def __len__(self) -> int:
+        return len(list(self.named_children()))
+
+    def __iter__(self) -> Iterator[str]:
+        return (name for name, _ in self.named_children())
+
+    def keys(self) -> list[str]:
+        return [name for name, _ in self.named_children()]
+
+    def values(self) -> list[Module]:
+        return [m for _, m in self.named_children()]
+
+    def items(self) -> list[tuple[str, Module]]:
+        return list(self.named_children())
+
+
+def _add_child(owner: str, container: Module, name: str, module: Any) -> None:
+    """Set a container's submodule, refusing what would not be found (or would shadow a method)."""
+    if not isinstance(module, Module):
+        raise ArgumentError(f"{owner}: {name!r} must be a Module, got {type(module).__name__}")
+    if not isinstance(name, str) or not name or "." in name or hasattr(type(container), name):
+        raise ArgumentError(f"{owner}: {name!r} cannot name a submodule (empty, dotted, or an attribute of {owner})")
+    setattr(container, name, module)
