@@ -40,7 +40,7 @@ def add_parsers(subparsers: Any) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--text", metavar="FILE", help="a UTF-8 text file (default: CPython's help topics)")
     common.add_model_options(parser, cell="gru", hidden=128, layers=1)
-    training = common.add_training_options(parser, lr=0.01, batch=32, bptt=32)
+    training = common.add_training_options(parser, lr=0.01, batch=64, bptt=32)
     training.add_argument(
         "--steps",
         type=common.positive_int,
