@@ -21,13 +21,15 @@ import pytest
 from tinygrad_rnn.checks.gradcheck import numerical_jacobian
 from tinygrad_rnn.cli import main
 from tinygrad_rnn.cli.checks import PRIMITIVE_CHECKS, recurrent_checks
+from tinygrad_rnn.cli.forecast import read_series
 from tinygrad_rnn.core import ops
 from tinygrad_rnn.core.engine import Function
 
 TINY_FORECAST = ["forecast", "--epochs", "5", "--hidden", "16"]
 TEXT = "the quick brown fox jumps over the lazy dog. " * 60
 TINY_MODEL = ["--hidden", "16", "--batch", "4", "--bptt", "16", "--lr", "0.02"]
-TINY_CHARS = [*TINY_MODEL, "--steps", "40", "--sample-every", "20"]
+# a constant lr: 40 cosine steps learn too little for the greedy sample to reproduce the text
+TINY_CHARS = [*TINY_MODEL, "--steps", "40", "--sample-every", "20", "--schedule", "constant"]
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +45,10 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def summary(out: str, metric: str) -> tuple[float, float]:
-    """(value, baseline) from a closing line such as `test mse 0.0123 (naive baseline 0.0345)`."""
-    match = re.search(rf"^{metric} ([0-9.e+-]+)(?: nats/char)? \((?:naive|unigram) baseline ([0-9.e+-]+)\)$", out, re.M)
+    """(value, baseline) from a closing line such as `test mse 0.0123 (naive baseline 0.0345, linear AR(12) ...)`."""
+    match = re.search(
+        rf"^{metric} ([0-9.e+-]+)(?: nats/char)? \((?:naive|unigram) baseline ([0-9.e+-]+)[,)]", out, re.M
+    )
     assert match, f"no summary line for {metric!r} in:\n{out}"
     return float(match.group(1)), float(match.group(2))
 
@@ -106,6 +110,27 @@ def test_forecast_beats_the_naive_baseline_on_the_default_series(
         assert {"rnn.weight_ih_l0", "rnn.weight_hh_l0", "head.weight", "head.bias"} <= set(saved.files)
         config = json.loads(str(saved["cli.config"]))
     assert config["kind"] == "forecast" and config["cell"] == "gru" and config["hidden"] == 16
+
+
+def test_forecast_reports_linear_ar_baselines_fitted_on_the_training_part(capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, _ = run(capsys, "forecast", "--epochs", "1", "--hidden", "4", "--window", "9", "--checkpoint", "f.npz")
+    assert status == 0
+    test_line = next(line for line in out.splitlines() if line.startswith("test mse"))
+    reported = {
+        name: float(value) for name, value in re.findall(r"(linear AR\(9\)(?: on sqrt)?) ([0-9.e+-]+)", test_line)
+    }
+    # the same fits by the normal equations: 247 training values, 62 test values, one step ahead
+    series = read_series(None, None)[0]
+    for name, forward, back in [
+        ("linear AR(9)", np.asarray, np.asarray),
+        ("linear AR(9) on sqrt", np.sqrt, np.square),
+    ]:
+        x = forward(series)
+        design = np.array([[*x[t - 9 : t], 1.0] for t in range(9, len(x))])
+        fit = np.linalg.solve(design[: 247 - 9].T @ design[: 247 - 9], design[: 247 - 9].T @ x[9:247])
+        expected = np.mean((back(design[247 - 9 :] @ fit) - series[247:]) ** 2)
+        assert reported[name] == pytest.approx(expected, rel=1e-3)
+    assert reported["linear AR(9)"] == pytest.approx(378, abs=0.5)  # the figure issue 14 reports
 
 
 def test_forecast_is_reproducible_with_a_seed(capsys: pytest.CaptureFixture[str]) -> None:
@@ -271,6 +296,10 @@ BAD_INPUTS = {
     "series shorter than the window": (
         lambda: ["forecast", "--csv", _write("s.csv", "v\n" + "1\n2\n" * 10), "--window", "24"],
         "has 20 values, too short for --window 24",
+    ),
+    "square root of negative values": (
+        lambda: ["forecast", "--csv", _write("neg.csv", "v\n" + "1\n-2\n" * 30), "--transform", "sqrt"],
+        "--transform sqrt needs values >= 0, but neg.csv has -2",
     ),
     "missing text": (lambda: ["chars", "--text", "nope.txt"], "nope.txt: no such file"),
     "empty text": (lambda: ["chars", "--text", _write("e.txt", "")], "e.txt is empty"),
@@ -481,3 +510,21 @@ def test_plot_writes_a_png(capsys: pytest.CaptureFixture[str], tmp_path: Path, t
     status, out, _ = run(capsys, *argv, "--plot", "out.png")
     assert status == 0 and "plot saved to out.png" in out
     assert (tmp_path / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cosine_schedule_runs_from_the_peak_to_zero() -> None:
+    from tinygrad_rnn.cli.common import cosine_lr
+
+    assert [cosine_lr(0.4, step, 4) for step in range(5)] == pytest.approx(
+        [0.4, 0.4 * (1 + 0.5**0.5) / 2, 0.2, 0.4 * (1 - 0.5**0.5) / 2, 0.0]
+    )
+
+
+def test_the_square_root_transform_round_trips_and_clips_impossible_roots() -> None:
+    from tinygrad_rnn.cli.forecast import apply_transform, invert_transform, resolve_transform
+
+    values = np.array([0.0, 2.25, 100.0])
+    np.testing.assert_allclose(invert_transform(apply_transform(values, "sqrt"), "sqrt"), values)
+    np.testing.assert_array_equal(invert_transform(np.array([-1.0, 3.0]), "sqrt"), [0.0, 9.0])
+    assert resolve_transform("auto", values, "x") == "sqrt"
+    assert resolve_transform("auto", -values, "x") == "none"

@@ -287,7 +287,7 @@ def test_horizon_table_scores_every_test_value_against_the_naive_baseline(capsys
     assert status == 0
     lines = out.splitlines()
     head = next(i for i, line in enumerate(lines) if line.startswith("test mse by horizon"))
-    assert lines[head + 1].split() == ["h", "model", "naive"]
+    assert lines[head + 1].split() == ["h", "model", "naive", "AR(8)", "AR(8)-sqrt"]
     table = [[float(x) for x in line.split()] for line in lines[head + 2 : head + 6]]
     assert [row[0] for row in table] == [1, 2, 3, 4]
     series = read_series(None, None)[0]
@@ -297,6 +297,9 @@ def test_horizon_table_scores_every_test_value_against_the_naive_baseline(capsys
         last_seen = series[n_train - h : len(series) - h]  # the naive forecast h steps ahead
         assert row[2] == pytest.approx(np.mean((truth - last_seen) ** 2), rel=1e-3)
     assert table[0][1] == pytest.approx(float(re.search(r"^test mse (\S+) \(", out, re.M).group(1)), rel=1e-3)  # type: ignore[union-attr]
+    one_step = re.search(r"^test mse .*linear AR\(8\) (\S+), linear AR\(8\) on sqrt (\S+)\)$", out, re.M)
+    assert one_step, out
+    assert table[0][3:] == pytest.approx([float(one_step.group(1)), float(one_step.group(2))], rel=1e-3)
 
 
 def test_predict_feeds_each_forecast_back(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

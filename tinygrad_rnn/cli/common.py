@@ -80,6 +80,7 @@ def _finite_float(text: str) -> float:
 CELLS = ("rnn", "lstm", "gru")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "adagrad")
 DTYPES = ("float32", "float64")
+SCHEDULES = ("cosine", "constant")
 
 
 def add_model_options(parser: argparse.ArgumentParser, *, cell: str, hidden: int, layers: int) -> None:
@@ -173,6 +174,26 @@ def make_optimizer(name: str, params: list[Parameter], lr: float) -> Optimizer:
         "adagrad": optim.Adagrad,
     }
     return classes[name](params, lr=lr)
+
+
+def add_schedule_option(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--schedule",
+        choices=SCHEDULES,
+        default="cosine",
+        help="learning rate over the run: cosine decays --lr to 0 by this run's last step; constant keeps it "
+        "(default: cosine)",
+    )
+
+
+def cosine_lr(peak: float, step: int, total: int) -> float:
+    """peak · (1 + cos(π · step / total)) / 2: the full rate at step 0, decaying smoothly to 0 at the end."""
+    return peak * 0.5 * (1.0 + float(np.cos(np.pi * step / max(total, 1))))
+
+
+def set_lr(optimizer: Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
 
 
 def clip_gradients(params: list[Parameter], max_norm: float) -> None:

@@ -25,9 +25,11 @@ from ..core.engine import no_grad
 from ..core.tensor import Tensor
 from ..nn.recurrent import tbptt_chunks
 from . import checkpoints, common
+from .baselines import LinearAR
 from .common import CLIError
 
 DEFAULT_COLUMN = "SUNACTIVITY"
+TRANSFORMS = ("auto", "sqrt", "none")
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,19 +45,29 @@ def add_parser(subparsers: Any) -> None:
     )
     data = add_data_options(parser)
     data.add_argument(
-        "--window", type=common.positive_int, default=24, help="past values the model reads (default: 24)"
+        "--window", type=common.positive_int, default=12, help="past values the model reads (default: 12)"
     )
     data.add_argument(
         "--test-fraction", type=common.fraction, default=0.2, help="share held out at the end (default: 0.2)"
+    )
+    data.add_argument(
+        "--transform",
+        choices=TRANSFORMS,
+        default="auto",
+        help=(
+            "model the square root of the series (sqrt), or the series itself (none); auto takes sqrt when no "
+            "value is negative, since counts such as sunspots vary more where they are large (default: auto)"
+        ),
     )
     common.add_model_options(parser, cell="gru", hidden=32, layers=1)
     training = common.add_training_options(parser, lr=0.01, batch=16, bptt=None)
     training.add_argument(
         "--epochs",
         type=common.positive_int,
-        default=30,
-        help="passes over the windows in this run; with --resume, epochs beyond the checkpoint's (default: 30)",
+        default=15,
+        help="passes over the windows in this run; with --resume, epochs beyond the checkpoint's (default: 15)",
     )
+    common.add_schedule_option(training)
     common.add_checkpoint_options(parser, default="forecast.npz", save_every=100, what="--epochs")
     out = parser.add_argument_group("output")
     add_horizon_option(out, "also report the test error 2, 3, ..., N steps ahead, feeding predictions back")
@@ -80,14 +92,41 @@ def add_horizon_option(group: argparse._ArgumentGroup, what: str) -> None:
 
 
 def to_model_units(values: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
-    """What the network reads and predicts: (value - mean) / std, with the training part's mean and std,
-    which a checkpoint stores. Every conversion goes through this function and `to_series_units`."""
-    return (np.asarray(values, dtype=np.float64) - scale["mean"]) / scale["std"]
+    """What the network reads and predicts: (f(value) - mean) / std, where f is the transform (the square
+    root, or nothing) and mean and std are those of f over the training part, which a checkpoint stores.
+    Every conversion goes through this function and `to_series_units`."""
+    return (apply_transform(values, scale.get("transform", "none")) - scale["mean"]) / scale["std"]
 
 
 def to_series_units(z: np.ndarray, scale: Mapping[str, Any]) -> np.ndarray:
     """The inverse of `to_model_units`: back to the series' own units."""
-    return np.asarray(z, dtype=np.float64) * scale["std"] + scale["mean"]
+    return invert_transform(
+        np.asarray(z, dtype=np.float64) * scale["std"] + scale["mean"], scale.get("transform", "none")
+    )
+
+
+def resolve_transform(name: str, series: np.ndarray, label: str) -> str:
+    """The transform `--transform name` means for this series: auto is sqrt unless a value is negative."""
+    negative = bool(np.any(series < 0))
+    if name == "auto":
+        return "none" if negative else "sqrt"
+    if name == "sqrt" and negative:
+        raise CLIError(f"--transform sqrt needs values >= 0, but {label} has {series.min():.4g}; use --transform none")
+    return name
+
+
+def apply_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    values = np.asarray(values, dtype=np.float64)
+    if transform != "sqrt":
+        return values
+    if np.any(values < 0):
+        raise CLIError(f"the model reads square roots, but the values include {values.min():.4g}, below 0")
+    return np.sqrt(values)
+
+
+def invert_transform(values: np.ndarray, transform: str) -> np.ndarray:
+    """Back to the series' units; a square root below 0 cannot be, so it counts as 0."""
+    return np.maximum(values, 0.0) ** 2 if transform == "sqrt" else values
 
 
 def read_series(path: str | None, column: str | None, preferred: str | None = None) -> tuple[np.ndarray, str, str]:
@@ -195,15 +234,18 @@ def run(args: argparse.Namespace) -> int:
     if resume_path is not None:
         saved, params, optimizer_state = checkpoints.load_checkpoint(resume_path, "forecast")
         checkpoints.compare_settings(resume_path, saved, settings)
-        scale = {"mean": float(saved["mean"]), "std": float(saved["std"])}  # what the model was trained on
+        # what the model was trained on; checkpoints from before --transform modelled the values as they are
+        scale = {"mean": float(saved["mean"]), "std": float(saved["std"]), "transform": saved.get("transform", "none")}
         start_step, start_epoch = int(saved.get("step", 0)), int(saved.get("epochs", 0))
         checkpoints.restore_training(resume_path, model, optimizer, params, optimizer_state, args.lr, start_step)
     else:
+        transform = resolve_transform(args.transform, series, label)
+        modelled = apply_transform(series[:n_train], transform)
         with np.errstate(over="ignore", invalid="ignore"):  # an overflow is reported below, in words
-            mean, std = float(series[:n_train].mean()), float(series[:n_train].std())
+            mean, std = float(modelled.mean()), float(modelled.std())
         if not np.isfinite([mean, std]).all():
             raise CLIError(f"the values of {column} in {label} are too large to standardise (their std overflows)")
-        scale = {"mean": mean, "std": std if std > 0 else 1.0}
+        scale = {"mean": mean, "std": std if std > 0 else 1.0, "transform": transform}
     z = to_model_units(series, scale).astype(args.dtype)
 
     starts = np.arange(n_train - args.window)  # every window whose target stays inside the training part
@@ -212,9 +254,10 @@ def run(args: argparse.Namespace) -> int:
         f"forecast {column} of {label}: {n_train} values to train on, {n_test} to test; "
         f"{args.cell.upper()} hidden {args.hidden} x {args.layers} layer(s), window {args.window}, bptt {bptt}"
     )
+    value, units = ("sqrt(value)", f"sqrt({column})") if scale["transform"] == "sqrt" else ("value", column)
     common.say(
-        f"train loss: mse of the standardised series (value - {scale['mean']:.4g}) / {scale['std']:.4g}, "
-        f"over every position of every window; rmse: its square root in the units of {column}"
+        f"train loss: mse of the standardised series ({value} - {scale['mean']:.4g}) / {scale['std']:.4g}, "
+        f"over every position of every window; rmse: its square root in the units of {units}"
     )
     config = {**settings, **scale, "kind": "forecast", "column": column, "source": label}
     run = checkpoints.TrainingRun(
@@ -234,6 +277,8 @@ def run(args: argparse.Namespace) -> int:
         for epoch in range(start_epoch + 1, start_epoch + args.epochs + 1):
             epoch_losses = []
             for batch in np.array_split(rng.permutation(starts), steps_per_epoch):
+                if args.schedule == "cosine":
+                    common.set_lr(optimizer, common.cosine_lr(args.lr, len(losses), end - start_step))
                 seq = windows(z, batch, args.window + 1)[:, :, None]
                 loss = train_step(model, optimizer, seq, bptt, args.clip, mse_loss)
                 run.step_done(start_step + len(losses) + 1, loss)
@@ -260,14 +305,28 @@ def run(args: argparse.Namespace) -> int:
     if args.horizon > 1:
         report_horizons(model, series, scale, args.window, n_train, args.horizon)
     truth = series[args.window :]
-    naive = series[args.window - 1 : -1]
+    origins = np.arange(args.window, len(series))
+    one_step = baseline_forecasts(series, n_train, args.window, origins, 1, scale["transform"])
     split = n_train - args.window
-    common.say(f"errors in the units of {column}: mse in squared units, rmse in the units themselves")
+    common.say(
+        f"errors in the units of {column}: mse in squared units, rmse in the units themselves; "
+        "every baseline is fitted on the training part only"
+    )
     for part, where in (("train", slice(None, split)), ("test", slice(split, None))):
-        model_mse, naive_mse = _mse(predicted[where], truth[where]), _mse(naive[where], truth[where])
-        print(f"{part} mse {model_mse:.4g} (naive baseline {naive_mse:.4g})")
-        print(f"{part} rmse {np.sqrt(model_mse):.4g} (naive baseline {np.sqrt(naive_mse):.4g})")
+        model_mse = _mse(predicted[where], truth[where])
+        others = {_baseline_label(name): _mse(guess[0, where], truth[where]) for name, guess in one_step.items()}
+        print(f"{part} mse {model_mse:.4g} (" + ", ".join(f"{k} {v:.4g}" for k, v in others.items()) + ")")
+        rmse = ", ".join(f"{k} {np.sqrt(v):.4g}" for k, v in others.items())
+        print(f"{part} rmse {np.sqrt(model_mse):.4g} ({rmse})")
     return 0
+
+
+def _baseline_label(name: str) -> str:
+    """The summary lines' name for a column of the horizon table: AR(12)-sqrt is "linear AR(12) on sqrt"."""
+    if name == "naive":
+        return "naive baseline"
+    order, _, transform = name.partition("-")
+    return f"linear {order}" + (f" on {transform}" if transform else "")
 
 
 def check_length(label: str, n: int, window: int, test_fraction: float, horizon: int) -> None:
@@ -293,25 +352,36 @@ def report_horizons(
     recent = windows(to_model_units(series, scale), origins - window, window)
     ahead = {
         "model": to_series_units(model.forecast(recent, horizon), scale),
-        **baseline_forecasts(series, n_train, window, origins, horizon),
+        **baseline_forecasts(series, n_train, window, origins, horizon, scale.get("transform", "none")),
     }
     truth = series[n_train:]
     common.say(f"test mse by horizon h: each of the {n_test} test values forecast h steps ahead, predictions fed back")
-    common.say("  h" + "".join(f"{name:>14}" for name in ahead))
+    width = {name: max(14, len(name) + 2) for name in ahead}
+    common.say("  h" + "".join(f"{name:>{width[name]}}" for name in ahead))
     for h in range(1, horizon + 1):
         take = slice(horizon - h, horizon - h + n_test)  # the origins h - 1 steps before each test value
-        common.say(f"{h:3d}" + "".join(f"{_mse(f[h - 1, take], truth):14.4g}" for f in ahead.values()))
+        common.say(f"{h:3d}" + "".join(f"{_mse(f[h - 1, take], truth):{width[n]}.4g}" for n, f in ahead.items()))
 
 
 def baseline_forecasts(
-    series: np.ndarray, n_train: int, window: int, origins: np.ndarray, horizon: int
+    series: np.ndarray, n_train: int, window: int, origins: np.ndarray, horizon: int, transform: str = "none"
 ) -> dict[str, np.ndarray]:
-    """Each baseline's forecasts (horizon, len(origins)) from the values before each origin.
-
-    The hook for more baselines, each an entry and a column of the horizon table: a linear AR(window)
-    fitted on series[:n_train] (cli/baselines.py), fed back like the network, goes here."""
-    naive = np.broadcast_to(series[origins - 1], (horizon, len(origins)))  # the last value, repeated
-    return {"naive": naive}
+    """Each baseline's forecasts (horizon, len(origins)) from the values before each origin, fed back
+    like the network's: the naive "next = last"; a linear AR(window) fitted by least squares on
+    series[:n_train]; and, when the network models a transform of the series, the same AR on that
+    transform. The ARs are left out when the training part is too short to determine their window + 1
+    coefficients."""
+    forecasts = {"naive": np.broadcast_to(series[origins - 1], (horizon, len(origins)))}  # the last value, repeated
+    if n_train < 2 * window + 1:
+        return forecasts
+    recent = windows(series, origins - window, window).T  # (origins, window)
+    forecasts[f"AR({window})"] = LinearAR.fit(series[:n_train], window).forecast(recent, horizon)
+    if transform != "none":
+        modelled = apply_transform(series, transform)
+        ar = LinearAR.fit(modelled[:n_train], window)
+        recent = windows(modelled, origins - window, window).T
+        forecasts[f"AR({window})-{transform}"] = invert_transform(ar.forecast(recent, horizon), transform)
+    return forecasts
 
 
 def train_step(model: Any, optimizer: Any, seq: np.ndarray, bptt: int, clip: float, loss_fn: Any) -> float:
