@@ -140,19 +140,28 @@ def jvp(f: Callable[..., Any], primals: Any, tangents: Any, *, batched: bool = F
     return results, pushed
 
 
+def _run_watched(
+    op: str, f: Callable[..., Tensor], argnums: Argnums, args: Sequence[Any]
+) -> tuple[list[Tensor], Tensor, bool]:
+    """Run f with the arguments at `argnums` made watched variables: (those variables, f's one output,
+    whether the call is itself inside another transform's recording)."""
+    positions = _positions(op, argnums, len(args))
+    nested = _watched([args[a] for a in positions])
+    with enable_grad():
+        xs = [_variable(args[a]) for a in positions]
+        full = list(args)
+        for a, x in zip(positions, xs, strict=True):
+            full[a] = x
+        (out,) = _outputs(op, f(*full))
+    return xs, out, nested
+
+
 def jacfwd(f: Callable[..., Tensor], argnums: Argnums = 0) -> Callable[..., Any]:
     """x -> the Jacobian of f at x, shaped (*out.shape, *x.shape), by forward mode: one pass
     pushing x.size directions (the columns of J). Cheap when the input is small."""
 
     def jacobian(*args: Any) -> Any:
-        positions = _positions("jacfwd", argnums, len(args))
-        nested = _watched([args[a] for a in positions])
-        with enable_grad():
-            xs = [_variable(args[a]) for a in positions]
-            full = list(args)
-            for a, x in zip(positions, xs, strict=True):
-                full[a] = x
-            (out,) = _outputs("jacfwd", f(*full))
+        xs, out, nested = _run_watched("jacfwd", f, argnums, args)
         sizes = [x.size for x in xs]
         eye = np.eye(sum(sizes), dtype=out.dtype)
         starts = np.cumsum([0, *sizes])
@@ -207,14 +216,7 @@ def vjp(f: Callable[..., Any], *primals: Any) -> tuple[Any, Callable[..., tuple[
 def _value_and_grad(
     op: str, f: Callable[..., Tensor], argnums: Argnums, args: Sequence[Any]
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    positions = _positions(op, argnums, len(args))
-    nested = _watched([args[a] for a in positions])
-    with enable_grad():
-        xs = [_variable(args[a]) for a in positions]
-        full = list(args)
-        for a, x in zip(positions, xs, strict=True):
-            full[a] = x
-        (out,) = _outputs(op, f(*full))
+    xs, out, nested = _run_watched(op, f, argnums, args)
     if out.size != 1:
         raise GradientError(
             f"{op}: the function returned a tensor of shape {fmt_shape(out.shape)}; grad needs a single-element "
@@ -239,14 +241,7 @@ def jacrev(f: Callable[..., Tensor], argnums: Argnums = 0) -> Callable[..., Any]
     output element (the rows of J). Cheap when the output is small."""
 
     def jacobian(*args: Any) -> Any:
-        positions = _positions("jacrev", argnums, len(args))
-        nested = _watched([args[a] for a in positions])
-        with enable_grad():
-            xs = [_variable(args[a]) for a in positions]
-            full = list(args)
-            for a, x in zip(positions, xs, strict=True):
-                full[a] = x
-            (out,) = _outputs("jacrev", f(*full))
+        xs, out, nested = _run_watched("jacrev", f, argnums, args)
         rows: list[list[Tensor]] = [[] for _ in xs]
         for i in range(out.size):
             seed = np.zeros(out.size, out.dtype)

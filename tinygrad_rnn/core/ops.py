@@ -445,7 +445,23 @@ class Pow(_Primitive):
         return _total(along_x, along_y)
 
 
-class Maximum(_Primitive):
+class _Select(_Primitive):
+    """Maximum and minimum: z takes x where m = 1 and y where m = 0, a tie splits the gradient (m = 1/2).
+    The two differ only in the comparison their forward makes."""
+
+    share_x: Array  # m, set by forward
+
+    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
+        return grad_out * ctx.share_x, grad_out * (1.0 - ctx.share_x)
+
+    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
+        """dz = m dx + (1 - m) dy"""
+        n = _out_ndim(ctx)
+        dx, dy = _lift(dx, n), _lift(dy, n)
+        return _total(None if dx is None else dx * ctx.share_x, None if dy is None else dy * (1.0 - ctx.share_x))
+
+
+class Maximum(_Select):
     """z = max(x, y);   dL/dx = dL/dz * m,   dL/dy = dL/dz * (1 - m),   m = [x > y] + [x = y] / 2"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
@@ -453,32 +469,14 @@ class Maximum(_Primitive):
         ctx.share_x = ((x > y) + 0.5 * (x == y)).astype(z.dtype)
         return z
 
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
-        return grad_out * ctx.share_x, grad_out * (1.0 - ctx.share_x)
 
-    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
-        """dz = m dx + (1 - m) dy"""
-        n = _out_ndim(ctx)
-        dx, dy = _lift(dx, n), _lift(dy, n)
-        return _total(None if dx is None else dx * ctx.share_x, None if dy is None else dy * (1.0 - ctx.share_x))
-
-
-class Minimum(_Primitive):
+class Minimum(_Select):
     """z = min(x, y);   dL/dx = dL/dz * m,   dL/dy = dL/dz * (1 - m),   m = [x < y] + [x = y] / 2"""
 
     def forward(ctx, x: Array, y: Array) -> Array:
         z = _broadcasting("minimum", np.minimum, x, y)
         ctx.share_x = ((x < y) + 0.5 * (x == y)).astype(z.dtype)
         return z
-
-    def backward(ctx, grad_out: Tensor) -> tuple[Tensor, Tensor]:
-        return grad_out * ctx.share_x, grad_out * (1.0 - ctx.share_x)
-
-    def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
-        """dz = m dx + (1 - m) dy"""
-        n = _out_ndim(ctx)
-        dx, dy = _lift(dx, n), _lift(dy, n)
-        return _total(None if dx is None else dx * ctx.share_x, None if dy is None else dy * (1.0 - ctx.share_x))
 
 
 class Where(_Primitive):
