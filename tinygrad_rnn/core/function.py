@@ -151,7 +151,12 @@ class Function:
             if record and out_data.dtype.kind == "c":
                 raise _complex_error(ctx, out_data.dtype)
             return Tensor._make(out_data, None)
-        out = Tensor._make(_read_only(out_data, arrays), ctx)
+        for a in arrays:  # `_read_only`, inlined: this runs once per recorded op
+            if a is out_data:
+                out_data = out_data.view()
+                break
+        out_data.setflags(write=False)
+        out = Tensor._make(out_data, ctx)
         ctx.parents = args
         ctx.outputs = None
         ctx.seq = next(_sequence)
@@ -250,7 +255,7 @@ def _read_only(output: np.ndarray, inputs: list[Any]) -> np.ndarray:
         if a is output:
             output = output.view()
             break
-    output.flags.writeable = False
+    output.setflags(write=False)
     return output
 
 
@@ -298,9 +303,11 @@ def _find_sources(node: Function, args: tuple[Any, ...], raw: Any, out: Tensor |
 #   is read-only. Every such node holds the array's one `_Frozen` token; when the last of
 #   them is released or collected, reference counting drops the token and it makes the
 #   array writable again.
-# Ops never write to their inputs. Not covered (numpy cannot revoke the write flag of a
-# view that already exists, and checking a fingerprint would cost O(n) per saved array):
-# writes through a view of a leaf's array made before the forward pass.
+# Ops never write to their inputs. Not covered (numpy keeps the flag per array object and
+# cannot revoke it from one that already exists; a fingerprint would cost O(n) per saved
+# array): writes through an array made before the forward pass that shares memory with a
+# saved one, such as a view of a leaf taken earlier, or a leaf's own array when an op saved
+# a view of it.
 _frozen_arrays: dict[int, weakref.ref[_Frozen]] = {}  # id(array) -> its token
 
 
