@@ -430,13 +430,14 @@ def test_an_array_the_user_made_read_only_stays_read_only() -> None:
     np.testing.assert_array_equal(w.grad, np.full((3, 3), 3.0))
 
 
-def test_intermediates_and_grads_are_never_frozen() -> None:
+def test_intermediates_are_read_only_for_good_and_grads_stay_writable() -> None:
     w = Tensor(np.eye(3), requires_grad=True)
     h = Tensor(np.ones((1, 3))) @ w
-    loss = (h * h).sum()  # mul saved h's array, but h is not a leaf
-    assert h.data.flags.writeable
+    loss = (h * h).sum()  # mul saved h's array: a recorded output, read-only from birth
+    assert not h.data.flags.writeable
     loss.backward()
-    assert w.grad.data.flags.writeable
+    assert not h.data.flags.writeable  # no token: it is never made writable again
+    assert w.data.flags.writeable and w.grad.data.flags.writeable
 
 
 # ---------------------------------------------------------------- matmul with an addend (gemm's C)

@@ -70,8 +70,9 @@ class Function:
     Save inputs or the output by passing the very array `forward` received or
     returned: as Tensors they come back as the live ones, so the VJP stays
     differentiable (higher-order gradients). Any other saved array comes back
-    as a constant. Saved arrays that belong to a leaf (requiring grad or not)
-    become read-only while a graph holds them (see `_Frozen`); rebind `.data`
+    as a constant. A recorded op's output array is read-only for good, and
+    saved arrays that belong to a leaf (requiring grad or not) are read-only
+    while a graph holds them (see `_read_only` and `_Frozen`); rebind `.data`
     instead (as the optimizers do) and recorded graphs keep the values they saw.
 
     The graph after `z = x * y`::
@@ -150,6 +151,11 @@ class Function:
             if record and out_data.dtype.kind == "c":
                 raise _complex_error(ctx, out_data.dtype)
             return Tensor._make(out_data, None)
+        for a in arrays:  # `_read_only`, inlined: this runs once per recorded op
+            if a is out_data:
+                out_data = out_data.view()
+                break
+        out_data.setflags(write=False)
         out = Tensor._make(out_data, ctx)
         ctx.parents = args
         ctx.outputs = None
@@ -222,6 +228,9 @@ def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -
         for a in arrays:
             if a.dtype.kind == "c":
                 raise _complex_error(ctx, a.dtype)
+    if record:
+        inputs = [a.data if isinstance(a, ctx.tensor_class) else a for a in args]
+        arrays = [_read_only(a, inputs) for a in arrays]
     outs = tuple(ctx.tensor_class._make(a, ctx if record else None) for a in arrays)
     if record:
         ctx.parents = args
@@ -235,6 +244,19 @@ def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -
             for out in outs:
                 observe(ctx, out)
     return outs
+
+
+def _read_only(output: np.ndarray, inputs: list[Any]) -> np.ndarray:
+    """A recorded op's output array, made read-only for good (see the note below `_find_sources`).
+
+    A forward that returned one of its inputs unchanged gets a new view of it, so the input
+    itself stays writable."""
+    for a in inputs:
+        if a is output:
+            output = output.view()
+            break
+    output.setflags(write=False)
+    return output
 
 
 def _find_sources(node: Function, args: tuple[Any, ...], raw: Any, out: Tensor | None) -> None:
@@ -269,14 +291,23 @@ def _find_sources(node: Function, args: tuple[Any, ...], raw: Any, out: Tensor |
         node._frozen = frozen
 
 
-# A leaf's array (a parameter, an input, a constant such as a target) is what users
-# write to in place (`x.numpy()[0] = 100`), and a write between forward and backward
-# would silently change the gradient. So while some live node has saved it, it is
-# read-only. Every such node holds the array's one `_Frozen` token; when the last of
-# them is released or collected, reference counting drops the token and it makes the
-# array writable again. Ops never write to their inputs. Not covered (numpy cannot
-# observe writes, and checking a fingerprint would cost O(n) per saved array): writes
-# through an intermediate's `.data`, and through a view made before the forward pass.
+# A write into an array a node saved, between forward and backward, would silently
+# change the gradient. Two rules stop it:
+# - The output array of every recorded op is read-only from birth, for good (`_read_only`):
+#   it is the op's own fresh array (or a view of an input), nobody else has a reference
+#   to write through, and one flag per output costs far less than a token per saved
+#   intermediate (measured in benchmarks/RESULTS.md). Tensor-level `+=`, `x[i] = v` and
+#   `zero_()` rebind `.data` to an updated copy, so they still work on such tensors.
+# - A leaf's array (a parameter, an input, a constant such as a target) is what users
+#   write to in place (`x.numpy()[0] = 100`), so while some live node has saved it, it
+#   is read-only. Every such node holds the array's one `_Frozen` token; when the last of
+#   them is released or collected, reference counting drops the token and it makes the
+#   array writable again.
+# Ops never write to their inputs. Not covered (numpy keeps the flag per array object and
+# cannot revoke it from one that already exists; a fingerprint would cost O(n) per saved
+# array): writes through an array made before the forward pass that shares memory with a
+# saved one, such as a view of a leaf taken earlier, or a leaf's own array when an op saved
+# a view of it.
 _frozen_arrays: dict[int, weakref.ref[_Frozen]] = {}  # id(array) -> its token
 
 
