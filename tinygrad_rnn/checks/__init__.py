@@ -1,4 +1,6 @@
 """checks — trust the gradients.
 
-gradcheck.py (finite differences), testing.py (Hypothesis strategies, check_op), reference.py (BPTT by hand).
+gradcheck.py (finite differences; its Jacobians in jacobians.py, its reports in reports.py),
+strategies.py (Hypothesis strategies),
+testing.py (check_op), reference.py (BPTT by hand).
 """

@@ -22,6 +22,9 @@ replaces it with one number per (output, input) pair, the dot-product test:
 VJP, for random unit vectors u and v. When that fails, the full Jacobian is
 computed anyway, to say where.
 
+The two Jacobians are built in jacobians.py (read it next); what a check
+found is described by the report classes of reports.py.
+
 >>> import tinygrad_rnn as tg
 >>> x = tg.Tensor([[0.5, -1.0, 2.0]], requires_grad=True)
 >>> gradcheck(lambda x: (x * x).sum(), (x,))
@@ -45,21 +48,40 @@ tinygrad_rnn.core.errors.GradcheckError: gradcheck: d(output 0)/d(input 0) misma
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from ..core import engine
 from ..core.engine import enable_grad
-from ..core.errors import DTypeError, GradcheckError, GradientError, fmt_shape
+from ..core.errors import GradcheckError, GradientError, fmt_shape
 from ..core.tensor import Tensor
-
-Array = npt.NDArray[np.float64]
-Shape = tuple[int, ...]
+from .jacobians import (
+    Array,
+    GradcheckPrecisionWarning,
+    Shape,
+    _analytical,
+    _central_difference,
+    _numerical,
+    _outputs,
+    _pick_eps,
+    _prepare,
+    _vjp,
+    _warn_low_precision,
+    analytical_jacobian,
+    numerical_jacobian,
+)
+from .reports import (
+    GradcheckReport,
+    InvariantReport,
+    JacobianComparison,
+    _compare,
+    _failure_message,
+    _fmt_index,
+    _worst,
+)
 
 __all__ = [
     "GradcheckPrecisionWarning",
@@ -73,339 +95,7 @@ __all__ = [
 ]
 
 
-class GradcheckPrecisionWarning(UserWarning):
-    """An input or output below float64 precision: the check runs on float64 copies, or is less precise."""
-
-
-# Central differences with step eps have truncation error ~eps^2 and rounding error ~ulp/eps;
-# eps ~ ulp^(1/3) balances them. 1e-6 for float64 is PyTorch's (slightly conservative) default.
-_DEFAULT_EPS = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-3, np.dtype(np.float16): 1e-2}
-
-
-# ---------------------------------------------------------------- the report
-
-
-@dataclass(frozen=True)
-class JacobianComparison:
-    """d(output k)/d(input j) computed both ways, and how far apart they are.
-
-    `analytic_jacobian` and `numeric_jacobian` have shape (output size, input size).
-    `worst_index` indexes the input (shape `input_shape`) and `worst_output_index`
-    the output at the entry that exceeds the tolerance by the most (or comes closest).
-    """
-
-    output: int
-    input: int
-    output_name: str
-    input_name: str
-    output_shape: Shape
-    input_shape: Shape
-    analytic_jacobian: Array
-    numeric_jacobian: Array
-    max_abs_error: float
-    max_rel_error: float
-    worst_index: Shape | None
-    worst_output_index: Shape | None
-    analytic: float
-    numeric: float
-    passed: bool
-
-    def describe(self) -> str:
-        """One line: where the worst entry is and its two values."""
-        return (
-            f"d({self.output_name})/d({self.input_name}) mismatch at index {_fmt_index(self.worst_index)}: "
-            f"analytic={self.analytic:.6g}, numeric={self.numeric:.6g}, max |diff|={self.max_abs_error:.6g}"
-        )
-
-
-@dataclass(frozen=True)
-class GradcheckReport:
-    """Every (output, input) comparison of one check, with the tolerances used."""
-
-    comparisons: tuple[JacobianComparison, ...]
-    eps: float
-    atol: float
-    rtol: float
-
-    @property
-    def failures(self) -> tuple[JacobianComparison, ...]:
-        return tuple(c for c in self.comparisons if not c.passed)
-
-    def for_input(self, j: int) -> tuple[JacobianComparison, ...]:
-        """The comparisons for input j (its position in `inputs`), one per output."""
-        return tuple(c for c in self.comparisons if c.input == j)
-
-    def __str__(self) -> str:
-        lines = [f"{'':6}{'d(output)/d(input)':38}{'max |diff|':>12}{'max rel':>12}  worst index"]
-        for c in self.comparisons:
-            mark = "ok" if c.passed else "FAIL"
-            pair = f"d({c.output_name})/d({c.input_name})"
-            lines.append(
-                f"{mark:6}{pair:38}{c.max_abs_error:12.3g}{c.max_rel_error:12.3g}  {_fmt_index(c.worst_index)}"
-            )
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class InvariantReport:
-    """A VJP that broke one of the two invariants gradcheck also checks.
-
-    `check` is "zero_grad_out" (grad_out = 0 gave a nonzero gradient: `gradients`
-    holds that gradient) or "backward_twice" (two backward passes over one graph
-    disagreed: `gradients` holds both). `max_error` is max |gradient| or
-    max |first - second|, at `worst_index` into the input; `tolerance` is 0 or
-    `nondet_tol`.
-    """
-
-    check: str
-    output: int
-    input: int
-    output_name: str
-    input_name: str
-    input_shape: Shape
-    gradients: tuple[Array, ...]
-    max_error: float
-    worst_index: Shape | None
-    tolerance: float
-
-    def __str__(self) -> str:
-        return (
-            f"{self.check}: d({self.output_name})/d({self.input_name}) max error {self.max_error:.6g} "
-            f"at index {_fmt_index(self.worst_index)} (tolerance {self.tolerance:g})"
-        )
-
-
-def _worst(error: Array) -> tuple[float, Shape]:
-    """The largest entry of an error array (NaN counts as the largest) and its index."""
-    flat = np.where(np.isnan(error), np.inf, error).reshape(-1)
-    i = int(np.argmax(flat))
-    return float(error.reshape(-1)[i]), tuple(int(n) for n in np.unravel_index(i, error.shape))
-
-
-def _fmt_index(index: Shape | None) -> str:
-    return "-" if index is None else fmt_shape(index)
-
-
-# ---------------------------------------------------------------- inputs and outputs
-
-
-def _prepare(op: str, inputs: Any, warn: bool) -> tuple[list[Any], list[int]]:
-    """Fresh float64 leaf copies of the Tensor inputs (so the caller's are never touched), and
-    the positions of those that require grad."""
-    items = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-    args: list[Any] = []
-    wrt: list[int] = []
-    for j, item in enumerate(items):
-        if not isinstance(item, Tensor):
-            args.append(item)  # passed through unchanged, never differentiated
-            continue
-        data = item.data
-        if data.dtype.kind == "f" and data.dtype != np.float64:
-            if warn and item.requires_grad:
-                warnings.warn(
-                    f"{op}: input {j} has dtype {data.dtype}; checking a float64 copy instead, because "
-                    f"finite differences in {data.dtype} are too coarse for the default tolerances",
-                    GradcheckPrecisionWarning,
-                    stacklevel=3,
-                )
-            data = data.astype(np.float64)
-        args.append(Tensor(data, requires_grad=item.requires_grad))
-        if item.requires_grad:
-            wrt.append(j)
-    if not wrt:
-        raise GradientError(f"{op}: no input requires grad; mark the tensors to check with requires_grad=True")
-    return args, wrt
-
-
-def _outputs(op: str, fn: Callable[..., Any], args: Sequence[Any]) -> tuple[Tensor, ...]:
-    result = fn(*args)
-    outs = (result,) if isinstance(result, Tensor) else result
-    if not isinstance(outs, tuple | list) or not all(isinstance(o, Tensor) for o in outs):
-        raise DTypeError(f"{op}: fn must return a Tensor or a tuple of Tensors, got {type(result).__name__}")
-    for k, out in enumerate(outs):
-        if out.dtype.kind != "f":
-            raise DTypeError(f"{op}: output {k} has dtype {out.dtype}; only floating-point outputs have gradients")
-    return tuple(outs)
-
-
-def _replaced(args: Sequence[Any], j: int, data: np.ndarray) -> list[Any]:
-    new = list(args)
-    new[j] = Tensor(data, requires_grad=args[j].requires_grad)
-    return new
-
-
-def _pick_eps(outs: Sequence[Tensor]) -> float:
-    """The step for the least precise output's dtype (the inputs are float64 by now)."""
-    return max((_DEFAULT_EPS.get(o.dtype, 1e-6) for o in outs), default=1e-6)
-
-
-def _warn_low_precision(op: str, outs: Sequence[Tensor]) -> None:
-    for k, out in enumerate(outs):
-        if out.dtype != np.float64:
-            warnings.warn(
-                f"{op}: output {k} has dtype {out.dtype} although the inputs are float64; the check "
-                f"is only as precise as {out.dtype} (eps={_pick_eps(outs):g}), so loosen atol and rtol",
-                GradcheckPrecisionWarning,
-                stacklevel=3,
-            )
-
-
-# ---------------------------------------------------------------- the two Jacobians
-
-
-def _numerical(
-    op: str, fn: Callable[..., Any], args: Sequence[Any], wrt: Sequence[int], eps: float
-) -> list[list[Array]]:
-    """J[k][jj] (output k, the jj-th checked input) by central differences, one column per element."""
-    base = _outputs(op, fn, args)
-    jac = [[np.zeros((out.size, args[j].size)) for j in wrt] for out in base]
-    for jj, j in enumerate(wrt):
-        x = args[j].data
-        for i in range(x.size):
-            step = np.zeros(x.shape)
-            step.flat[i] = eps
-            columns = _central_difference(op, fn, args, j, step, eps, base)
-            for k, column in enumerate(columns):
-                jac[k][jj][:, i] = column
-    return jac
-
-
-def _central_difference(
-    op: str,
-    fn: Callable[..., Any],
-    args: Sequence[Any],
-    j: int,
-    step: np.ndarray,
-    eps: float,
-    base: Sequence[Tensor],
-) -> list[Array]:
-    """(f(x_j + step) - f(x_j - step)) / (2 eps) for every output, flattened."""
-    x = args[j].data
-    plus = _outputs(op, fn, _replaced(args, j, x + step))
-    minus = _outputs(op, fn, _replaced(args, j, x - step))
-    columns = []
-    for k, (p, m, b) in enumerate(zip(plus, minus, base, strict=True)):
-        if p.shape != b.shape or m.shape != b.shape:
-            raise GradientError(
-                f"{op}: output {k} has shape {fmt_shape(b.shape)} at the input but {fmt_shape(p.shape)} "
-                f"after a step of {eps:g} in input {j}; fn must keep its output shape"
-            )
-        columns.append((p.data.astype(np.float64) - m.data.astype(np.float64)).reshape(-1) / (2 * eps))
-    return columns
-
-
-def _vjp(outs: Sequence[Tensor], k: int, xs: Sequence[Tensor], seed: np.ndarray) -> list[Array]:
-    """J_k^T seed for each input in xs, as flat arrays (zeros where the output does not depend on it)."""
-    if not outs[k].requires_grad:
-        return [np.zeros(x.size) for x in xs]
-    seed = np.asarray(seed)  # arithmetic on 0-d arrays gives numpy scalars, which grad() does not take
-    grads = engine.grad(outs[k], xs, grad_outputs=seed, retain_graph=True, allow_unused=True)
-    flat = []
-    for x, g in zip(xs, grads, strict=True):
-        if g is None:
-            flat.append(np.zeros(x.size))
-            continue
-        if g.shape != x.shape or g.dtype != x.dtype:  # the engine promises this; a VJP may still break it
-            raise GradientError(
-                f"backward gave a gradient of shape {fmt_shape(g.shape)} and dtype {g.dtype} for an input "
-                f"of shape {fmt_shape(x.shape)} and dtype {x.dtype}"
-            )
-        flat.append(g.data.astype(np.float64).reshape(-1))
-    return flat
-
-
-def _analytical(op: str, fn: Callable[..., Any], args: Sequence[Any], wrt: Sequence[int]) -> list[list[Array]]:
-    """J[k][jj] from the engine, one row per one-hot VJP."""
-    outs = _outputs(op, fn, args)
-    xs = [args[j] for j in wrt]
-    jac = [[np.zeros((out.size, x.size)) for x in xs] for out in outs]
-    for k, out in enumerate(outs):
-        for r in range(out.size):
-            seed = np.zeros(out.shape, dtype=out.dtype)
-            seed.flat[r] = 1.0
-            for jj, row in enumerate(_vjp(outs, k, xs, seed)):
-                jac[k][jj][r, :] = row
-    return jac
-
-
-def numerical_jacobian(
-    fn: Callable[..., Any], inputs: Tensor | Sequence[Any], eps: float = 1e-6
-) -> tuple[tuple[Array, ...], ...]:
-    """d(output k)/d(input j) by central differences, in float64: `J[k][jj]` has shape (output size, input size).
-
-    `jj` counts only the inputs with requires_grad=True, in order. Column i is
-    (f(x + eps e_i) - f(x - eps e_i)) / (2 eps).
-
-    >>> x = Tensor([1.0, 2.0], requires_grad=True)
-    >>> numerical_jacobian(lambda x: x * x, (x,))[0][0].round(6)
-    array([[2., 0.],
-           [0., 4.]])
-    """
-    args, wrt = _prepare("numerical_jacobian", inputs, warn=False)
-    with enable_grad():  # fn may itself take gradients (gradgradcheck does)
-        return tuple(tuple(row) for row in _numerical("numerical_jacobian", fn, args, wrt, eps))
-
-
-def analytical_jacobian(fn: Callable[..., Any], inputs: Tensor | Sequence[Any]) -> tuple[tuple[Array, ...], ...]:
-    """d(output k)/d(input j) from the engine, one row per one-hot VJP; laid out as `numerical_jacobian`.
-
-    >>> x = Tensor([1.0, 2.0], requires_grad=True)
-    >>> analytical_jacobian(lambda x: x * x, (x,))[0][0]
-    array([[2., 0.],
-           [0., 4.]])
-    """
-    args, wrt = _prepare("analytical_jacobian", inputs, warn=False)
-    with enable_grad():
-        return tuple(tuple(row) for row in _analytical("analytical_jacobian", fn, args, wrt))
-
-
-# ---------------------------------------------------------------- comparing
-
-
-def _compare(
-    analytic: Array,
-    numeric: Array,
-    atol: float,
-    rtol: float,
-    k: int,
-    j: int,
-    names: tuple[str, str],
-    shapes: tuple[Shape, Shape],
-) -> JacobianComparison:
-    diff = np.abs(analytic - numeric)
-    allowed = atol + rtol * np.abs(numeric)
-    # A NaN on either side is the worst possible mismatch.
-    excess = np.where(np.isnan(diff), np.inf, diff - allowed)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rel = np.where(diff == 0, 0.0, diff / np.abs(numeric))
-    out_shape, in_shape = shapes
-    if diff.size == 0:
-        worst_out = worst_in = None
-        a_val = n_val = float("nan")
-        passed = True
-    else:
-        row, col = np.unravel_index(int(np.argmax(excess)), diff.shape)
-        worst_out = tuple(int(i) for i in np.unravel_index(int(row), out_shape))
-        worst_in = tuple(int(i) for i in np.unravel_index(int(col), in_shape))
-        a_val, n_val = float(analytic[row, col]), float(numeric[row, col])
-        passed = bool(np.all(excess <= 0))
-    return JacobianComparison(
-        output=k,
-        input=j,
-        output_name=names[0],
-        input_name=names[1],
-        output_shape=out_shape,
-        input_shape=in_shape,
-        analytic_jacobian=analytic,
-        numeric_jacobian=numeric,
-        max_abs_error=float(np.nanmax(np.where(np.isnan(diff), np.inf, diff), initial=0.0)),
-        max_rel_error=float(np.nanmax(np.where(np.isnan(rel), np.inf, rel), initial=0.0)),
-        worst_index=worst_in,
-        worst_output_index=worst_out,
-        analytic=a_val,
-        numeric=n_val,
-        passed=passed,
-    )
+# ---------------------------------------------------------------- the checks: full, fast, two invariants
 
 
 @dataclass(frozen=True)
@@ -438,19 +128,6 @@ def _full_report(
         for jj, j in enumerate(wrt)
     ]
     return GradcheckReport(tuple(comparisons), eps, atol, rtol)
-
-
-def _failure_message(report: GradcheckReport) -> str:
-    worst = max(report.failures, key=lambda c: c.max_abs_error if np.isfinite(c.max_abs_error) else np.inf)
-    return (
-        f"{worst.describe()}\n"
-        f"  index {_fmt_index(worst.worst_index)} is into {worst.input_name} of shape {fmt_shape(worst.input_shape)}; "
-        f"the element of {worst.output_name} (shape {fmt_shape(worst.output_shape)}) is "
-        f"{_fmt_index(worst.worst_output_index)}\n"
-        f"  allowed: |analytic - numeric| <= atol + rtol * |numeric| with atol={report.atol:g}, "
-        f"rtol={report.rtol:g}, eps={report.eps:g}\n"
-        f"{report}"
-    )
 
 
 def _fast_check(

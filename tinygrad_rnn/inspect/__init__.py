@@ -9,8 +9,9 @@ Read after engine.py. Nothing here changes how gradients are computed.
 - watch.py: `backward_trace()` records each VJP as it runs;
   `detect_anomaly()` stops at the first NaN or Inf, forward or backward.
 - gradflow.py: `gradient_flow(...)` watches ||dL/dh_t|| and each shared
-  weight's per-step terms through time; health.py: `check_gradients(...)`
-  flags NaN, Inf, zero, vanishing and exploding gradients.
+  weight's per-step terms through time (its report: gradflow_report.py);
+  health.py: `check_gradients(...)` flags NaN, Inf, zero, vanishing and
+  exploding gradients.
 """
 
 from .dot import to_dot
