@@ -48,7 +48,7 @@ from .backward import Subgraph
 from .engine import Function, enable_grad, is_grad_enabled, topological_order
 from .errors import ArgumentError
 from .forward import push_tangents
-from .function import _sequence
+from .function import _sequence  # the tape's sequence numbers: fn's nodes are the ones numbered after a mark
 from .tensor import Tensor
 
 
@@ -76,7 +76,7 @@ class Checkpoint(Function):
     and walked by the pass itself; d(outs) = the JVP of the recomputed graph."""
 
     fn: Callable[..., Any]
-    count: int  # how many of the inputs are fn's arguments; the rest are the leaves it closes over
+    count: int  # how many of the inputs are fn's arguments; the rest are the tensors it closes over
 
     def forward(ctx, *arrays: Any, fn: Callable[..., Any], count: int, values: list[np.ndarray]) -> Any:
         ctx.fn, ctx.count = fn, count
