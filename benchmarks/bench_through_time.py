@@ -3,12 +3,14 @@
 Sections (docs/two-modes.md quotes them):
 
   three ways   one RNN, one loss (squared error of a readout at every step):
-               time, peak memory (tracemalloc) and the largest relative
-               difference of the gradient from BPTT's, for each method;
+               time, peak memory (tracemalloc) and the relative difference
+               of the gradient from BPTT's, for each method ("identical" when
+               every array is BPTT's, bit for bit);
   rtrl memory  RTRL's peak memory at T = 100, 1,000, 10,000 beside BPTT's;
   rtrl cost    RTRL's time per step against H, beside BPTT's;
   long         T = 20,000, B = 16, D = 32, H = 64, float32: full, checkpointed
-               (k = 141 ≈ sqrt(T)) and truncated BPTT, time and peak memory;
+               (k = 141 ≈ sqrt(T); the layer's checkpoint_every, and pieces
+               with their loss inside) and truncated BPTT, time and peak memory;
   bias         truncated BPTT's gradient against the full one as T and k vary
                (cosine similarity and relative error);
   jvp vs vjp   one forward-mode pass against one reverse-mode pass.
@@ -32,19 +34,21 @@ import tinygrad_rnn as tg
 from tinygrad_rnn import nn
 
 
-def peak_and_seconds(run: Callable[[], Any]) -> tuple[float, float]:
-    """Peak bytes traced while `run` runs (numpy reports its buffers to tracemalloc), and its time untraced."""
+def peak_and_seconds(run: Callable[[], Any]) -> tuple[float, float, Any]:
+    """Peak bytes traced while `run` runs (numpy reports its buffers to tracemalloc), its time untraced,
+    and what it returned."""
     gc.collect()
     start = time.perf_counter()
-    run()
+    result = run()
     seconds = time.perf_counter() - start
+    del result
     gc.collect()
     tracemalloc.start()
     tracemalloc.reset_peak()
-    run()
+    result = run()
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak, seconds
+    return peak, seconds, result
 
 
 def mb(peak: float) -> str:
@@ -79,6 +83,15 @@ class Problem:
         return [g.data for g in tg.grad(self.piece_loss(0, output), list(self.layer.parameters()))]
 
     def checkpointed(self, every: int) -> list[np.ndarray]:
+        """BPTT through the layer with checkpoint_every=k: the same loss on the same (O(T)) output."""
+        self.layer.checkpoint_every = every
+        try:
+            return self.bptt()
+        finally:
+            self.layer.checkpoint_every = None
+
+    def checkpointed_pieces(self, every: int) -> list[np.ndarray]:
+        """Each piece's loss inside its checkpoint: not even the output is kept (each piece projects its input)."""
         loss, _ = nn.checkpointed(self.layer, self.x, every=every, loss_fn=self.piece_loss)
         return [g.data for g in tg.grad(loss, list(self.layer.parameters()))]
 
@@ -94,6 +107,13 @@ class Problem:
     def rtrl(self) -> list[np.ndarray]:
         _, grads = nn.rtrl(self.cell, self.x, self.step_loss)
         return [g.data for g in grads]
+
+
+def difference(grads: list[np.ndarray], reference: list[np.ndarray]) -> str:
+    """'identical' when every array is the reference's bit for bit, else the relative difference."""
+    if all(np.array_equal(a, b) for a, b in zip(grads, reference, strict=True)):
+        return "identical"
+    return f"{relative_error(grads, reference):.1e}"
 
 
 def relative_error(grads: list[np.ndarray], reference: list[np.ndarray]) -> float:
@@ -114,13 +134,14 @@ def three_ways(steps: int, batch: int, inputs: int, hidden: int, every: int) -> 
     print("|---|---|---|---|")
     runs: list[tuple[str, Callable[[], list[np.ndarray]]]] = [
         ("BPTT", problem.bptt),
-        (f"checkpointed BPTT, k={every}", lambda: problem.checkpointed(every)),
+        (f"checkpointed BPTT, checkpoint_every={every}", lambda: problem.checkpointed(every)),
+        (f"checkpointed BPTT, k={every}, loss in each piece", lambda: problem.checkpointed_pieces(every)),
         (f"truncated BPTT, k={every} (biased)", lambda: problem.truncated(every)),
         ("RTRL", problem.rtrl),
     ]
     for name, run in runs:
-        peak, seconds = peak_and_seconds(run)
-        print(f"| {name} | {seconds:.3f} | {mb(peak)} | {relative_error(run(), reference):.1e} |")
+        peak, seconds, grads = peak_and_seconds(run)
+        print(f"| {name} | {seconds:.3f} | {mb(peak)} | {difference(grads, reference)} |")
 
 
 def rtrl_memory(lengths: tuple[int, ...], batch: int, inputs: int, hidden: int) -> None:
@@ -129,8 +150,8 @@ def rtrl_memory(lengths: tuple[int, ...], batch: int, inputs: int, hidden: int) 
     print("|---|---|---|---|---|")
     for steps in lengths:
         problem = Problem(steps, batch, inputs, hidden)
-        bptt_peak, bptt_s = peak_and_seconds(problem.bptt)
-        rtrl_peak, rtrl_s = peak_and_seconds(problem.rtrl)
+        bptt_peak, bptt_s, _ = peak_and_seconds(problem.bptt)
+        rtrl_peak, rtrl_s, _ = peak_and_seconds(problem.rtrl)
         print(f"| {steps} | {mb(bptt_peak)} | {bptt_s:.2f} | {mb(rtrl_peak)} | {rtrl_s:.2f} |")
 
 
@@ -157,17 +178,17 @@ def rtrl_cost(hiddens: tuple[int, ...], steps: int, batch: int, inputs: int) -> 
 def long_sequence(steps: int, batch: int, inputs: int, hidden: int, every: int) -> None:
     problem = Problem(steps, batch, inputs, hidden, dtype=np.float32)
     print(f"\n## Long sequence: T={steps} B={batch} D={inputs} H={hidden} float32, k={every}\n")
-    print("| method | time s | peak memory | exact |")
+    print("| method | time s | peak memory | gradient against full BPTT's |")
     print("|---|---|---|---|")
     reference = problem.bptt()
-    for name, run, exact in (
-        ("full BPTT", problem.bptt, "yes"),
-        (f"checkpointed BPTT, k={every}", lambda: problem.checkpointed(every), "yes"),
-        (f"truncated BPTT, k={every}", lambda: problem.truncated(every), "no"),
+    for name, run in (
+        ("full BPTT", problem.bptt),
+        (f"checkpointed BPTT, checkpoint_every={every}", lambda: problem.checkpointed(every)),
+        (f"checkpointed BPTT, k={every}, loss in each piece", lambda: problem.checkpointed_pieces(every)),
+        (f"truncated BPTT, k={every}", lambda: problem.truncated(every)),
     ):
-        peak, seconds = peak_and_seconds(run)
-        error = relative_error(run(), reference)
-        print(f"| {name} | {seconds:.2f} | {mb(peak)} | {exact} (relative difference {error:.1e}) |")
+        peak, seconds, grads = peak_and_seconds(run)
+        print(f"| {name} | {seconds:.2f} | {mb(peak)} | {difference(grads, reference)} |")
 
 
 def truncation_bias(lengths: tuple[int, ...], chunks: tuple[int, ...], batch: int, inputs: int, hidden: int) -> None:

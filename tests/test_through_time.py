@@ -1,11 +1,11 @@
 """test_through_time.py — tg.checkpoint, checkpointed BPTT and RTRL reproduce BPTT's gradient.
 
 BPTT here is the layer's (or cell loop's) forward and the engine's backward.
-Checkpointed BPTT recomputes the same arithmetic, so its outputs are the same
-bits; its gradients are too when the sequence is one piece, and otherwise
-differ only in the order in which the pieces' shares of a weight's sum over
-steps are added (a few ulp). RTRL is forward mode through time, a different
-order of the same chain rule, so it agrees to rounding (1e-10 in float64).
+Checkpointed BPTT recomputes the same arithmetic, and the backward pass walks
+each recomputed piece as if it had been kept, adding into the same sums in the
+same order: its outputs and gradients are BPTT's bits (`np.array_equal`). RTRL
+is forward mode through time, a different order of the same chain rule, so it
+agrees to rounding (1e-10 in float64).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
+from tinygrad_rnn.core.engine import topological_order
 from tinygrad_rnn.nn.through_time import checkpointed, rtrl
 
 LAYERS = [tg.nn.RNN, tg.nn.LSTM, tg.nn.GRU]
@@ -32,44 +33,91 @@ def _gradients(layer: tg.nn.Module, x: tg.Tensor, run: Callable[[], Any]) -> tup
 
 
 @st.composite
-def sequences(draw: st.DrawFn) -> tuple[int, int, int, int, int, int]:
+def runs(draw: st.DrawFn) -> dict[str, Any]:
+    """A layer's sizes and options, a sequence length, and how many steps go in one checkpoint."""
     steps = draw(st.integers(1, 12), label="T")
-    every = draw(st.integers(1, steps + 1), label="every")
-    return (
-        steps,
-        every,
-        draw(st.integers(1, 3), label="B"),
-        draw(st.integers(1, 3), label="D"),
-        draw(st.integers(1, 4), label="H"),
-        draw(st.integers(1, 2), label="num_layers"),
-    )
+    batch = draw(st.integers(1, 3), label="B")
+    variable = batch > 1 and draw(st.booleans(), label="lengths")
+    return {
+        "steps": steps,
+        "every": draw(st.integers(1, steps + 1), label="every"),
+        "batch": batch,
+        "inputs": draw(st.integers(1, 3), label="D"),
+        "hidden": draw(st.integers(1, 4), label="H"),
+        "num_layers": draw(st.integers(1, 2), label="num_layers"),
+        "bidirectional": draw(st.booleans(), label="bidirectional"),
+        "dtype": draw(st.sampled_from([np.float64, np.float32]), label="dtype"),
+        "lengths": draw(st.lists(st.integers(1, steps), min_size=batch, max_size=batch)) if variable else None,
+    }
 
 
-def _pieces(layer: tg.nn.Module, x: tg.Tensor, every: int) -> tuple[tg.Tensor, Any]:
-    """The layer run `every` steps at a time with nothing checkpointed: BPTT over the same pieces."""
-    outputs, state = [], None
-    for start in range(0, x.shape[0], every):
-        output, state = layer(x[start : start + every], state)
-        outputs.append(output)
-    return tg.concatenate(outputs), state
+def _all_gradients(layer: tg.nn.Module, x: tg.Tensor, lengths: Any, hx: Any) -> list[np.ndarray]:
+    """The outputs, and the gradients of a loss of the output and the final state for x, the state and θ."""
+    output, state = layer(x, hx, lengths)
+    finals = state if isinstance(state, tuple) else (state,)
+    loss = (output * output).sum() + output.tanh().sum() + sum(((f * 0.5).sigmoid() * f).sum() for f in finals)
+    starts = [h for h in (hx if isinstance(hx, tuple) else (hx,))]
+    grads = tg.grad(loss, [*layer.parameters(), x, *starts])
+    return [output.data, *(f.data for f in finals), *(g.data for g in grads)]
 
 
 @pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
-@given(sizes=sequences(), seed=st.integers(0, 2**16))
-def test_checkpointed_bptt_reproduces_bptt(kind: type, sizes: tuple[int, ...], seed: int) -> None:
-    steps, every, batch, inputs, hidden, layers = sizes
-    layer = kind(inputs, hidden, num_layers=layers, rng=seed)
-    x = tg.Tensor(np.random.default_rng(seed).normal(size=(steps, batch, inputs)), requires_grad=True)
+@given(run=runs(), seed=st.integers(0, 2**16))
+def test_checkpoint_every_reproduces_bptt_bit_for_bit(kind: type, run: dict[str, Any], seed: int) -> None:
+    dtype, steps, batch = run["dtype"], run["steps"], run["batch"]
+    layer = kind(
+        run["inputs"], run["hidden"], num_layers=run["num_layers"], bidirectional=run["bidirectional"],
+        dtype=dtype, rng=seed,
+    )  # fmt: skip
+    rng = np.random.default_rng(seed)
+    x = tg.Tensor(rng.normal(size=(steps, batch, run["inputs"])).astype(dtype), requires_grad=True)
+    rows = run["num_layers"] * (2 if run["bidirectional"] else 1)
+    starts = [
+        tg.Tensor(rng.normal(size=(rows, batch, run["hidden"])).astype(dtype), requires_grad=True)
+        for _ in range(2 if kind is tg.nn.LSTM else 1)
+    ]
+    hx = tuple(starts) if kind is tg.nn.LSTM else starts[0]
+    lengths = None if run["lengths"] is None else np.array(run["lengths"])
+    full = _all_gradients(layer, x, lengths, hx)
+    layer.checkpoint_every = run["every"]
+    kept = _all_gradients(layer, x, lengths, hx)
+    assert len(kept) == len(full)
+    for a, b in zip(kept, full, strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
+def test_checkpoint_every_keeps_only_the_checkpoints(kind: type) -> None:
+    layer = kind(2, 3, num_layers=2, rng=0, checkpoint_every=3)
+    assert repr(layer).endswith("num_layers=2, checkpoint_every=3)")
+    x = tg.Tensor(np.ones((7, 1, 2)), requires_grad=True)
+    output, _ = layer(x)
+    names = [t.grad_fn.name for t in topological_order([output])]
+    assert names.count("checkpoint") == 2 * 3  # ceil(7 / 3) pieces in each layer
+    assert "matmul" in names and not {"tanh", "sigmoid"} & set(names)  # only the hoisted projections are kept
+    output.sum().backward()
+    assert all(p.grad is not None for p in layer.parameters())
+
+
+@pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
+@pytest.mark.parametrize("every", [0, -2, 1.5, True, "3"])
+def test_checkpoint_every_must_be_a_positive_number_of_steps(kind: type, every: Any) -> None:
+    with pytest.raises(tg.ArgumentError, match=rf"^{kind.__name__}: checkpoint_every must be a positive number"):
+        kind(2, 3, checkpoint_every=every)
+
+
+@pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
+@given(steps=st.integers(1, 10), every=st.integers(1, 11), seed=st.integers(0, 2**16))
+def test_checkpointed_uses_the_layers_own_loop(kind: type, steps: int, every: int, seed: int) -> None:
+    layer = kind(2, 3, num_layers=2, rng=seed)
+    x = tg.Tensor(np.random.default_rng(seed).normal(size=(steps, 2, 2)), requires_grad=True)
     full_out, full = _gradients(layer, x, lambda: layer(x))
-    same_out, _ = _gradients(layer, x, lambda: _pieces(layer, x, every))
     ck_out, ck = _gradients(layer, x, lambda: checkpointed(layer, x, every=every))
-    np.testing.assert_array_equal(ck_out, same_out)  # the recomputation is the same arithmetic
-    np.testing.assert_allclose(ck_out, full_out, rtol=1e-14, atol=1e-15)  # a piece's projection is its own matmul
+    assert layer.checkpoint_every is None  # set for the call only
+    np.testing.assert_array_equal(ck_out, full_out)
     for a, b in zip(ck, full, strict=True):
-        if every >= steps:  # one piece: the same gradient computation as BPTT, bit for bit
-            np.testing.assert_array_equal(a, b)
-        else:  # several pieces: a weight's per-piece sums over steps are added in another order
-            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
@@ -176,8 +224,19 @@ def test_checkpointed_bptt_with_a_loss_per_piece(kind: type) -> None:
     output, _ = layer(x)
     expected = loss_fn(0, output)
     np.testing.assert_allclose(loss.data, expected.data, rtol=1e-13)
-    for a, b in zip(tg.grad(loss, list(layer.parameters())), tg.grad(expected, list(layer.parameters())), strict=True):
-        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-13)
+    params = list(layer.parameters())
+    kept = tg.grad(loss, params)
+    for a, b in zip(kept, tg.grad(expected, params), strict=True):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-13)  # each piece projects its own input
+    # BPTT over the same pieces, with the same losses, is the same arithmetic: the same bits
+    outputs, state = [], None
+    for start in range(0, 7, 3):
+        output, state = layer(x[start : start + 3], state)
+        outputs.append(loss_fn(start, output))
+    same = outputs[0] + outputs[1] + outputs[2]
+    np.testing.assert_array_equal(loss.data, same.data)
+    for a, b in zip(kept, tg.grad(same, params), strict=True):
+        np.testing.assert_array_equal(a.data, b.data)
 
 
 @pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
@@ -189,8 +248,8 @@ def test_backward_fills_grad_through_checkpoints(kind: type) -> None:
     output, _ = checkpointed(layer, x, every=2)
     (output**2).sum().backward()
     for p, e in zip(layer.parameters(), expected, strict=True):
-        g = p.grad.data if isinstance(p.grad, tg.Tensor) else p.grad
-        np.testing.assert_allclose(g, e.data, rtol=1e-12, atol=1e-13)
+        assert p.grad is not None
+        np.testing.assert_array_equal(p.grad.data, e.data)
 
 
 @pytest.mark.parametrize("kind", LAYERS, ids=[k.__name__ for k in LAYERS])
@@ -205,3 +264,31 @@ def test_forward_and_reverse_jacobians_of_a_layer_agree(kind: type) -> None:
     forward, reverse = tg.func.jacfwd(final_state)(x), tg.func.jacrev(final_state)(x)
     assert forward.shape == (2, 1, 3, 4, 1, 2)
     np.testing.assert_allclose(forward.data, reverse.data, rtol=1e-12, atol=1e-14)
+
+
+def test_checkpoint_that_computes_something_else_when_recomputed_is_an_error() -> None:
+    w = tg.Tensor([2.0, 3.0], requires_grad=True)
+    calls = []
+
+    def changes(t: tg.Tensor) -> tg.Tensor:
+        calls.append(None)
+        return t * w if len(calls) == 1 else (t * w).sum()
+
+    y = tg.checkpoint(changes, tg.Tensor([1.0, 1.0]))
+    with pytest.raises(tg.GradientError, match=r"checkpoint: recomputed in backward.*\(\)"):
+        y.sum().backward()
+
+
+def test_checkpoint_reaches_a_tensor_made_before_it_through_the_node_that_made_it() -> None:
+    w = tg.Tensor([2.0, 3.0], requires_grad=True)
+    v = tg.Tensor([0.5, -1.0], requires_grad=True)
+    scaled = v * 3.0  # not a leaf: fn reads it without receiving it, and its gradient must reach v
+
+    def fn(t: tg.Tensor) -> tg.Tensor:
+        return (t * w * scaled).tanh()
+
+    x = tg.Tensor([1.0, -2.0], requires_grad=True)
+    plain = tg.grad(fn(x).sum(), [x, w, v], retain_graph=True)  # keeps `scaled`'s node for the second
+    kept = tg.grad(tg.checkpoint(fn, x).sum(), [x, w, v])
+    for a, b in zip(kept, plain, strict=True):
+        np.testing.assert_array_equal(a.data, b.data)

@@ -31,6 +31,13 @@ itself, such as MatMul's deferred sum of products (products.py): the walk only
 ever adds gradients (`previous + new`, in place into a buffer the pass made),
 and a node that consumes one gets it as an array (`np.asarray`).
 
+A VJP may also answer with a `Subgraph` instead of gradients: tensors it has
+just recomputed, with recording on, from the node's own inputs (checkpoint.py
+does this). The pass then walks those tensors' nodes in the node's place, adding
+into the same gradients as everywhere else, so the result is what the pass would
+have computed had the recomputed graph been recorded in the first place: the
+same contributions, added in the same order.
+
 This module never imports tensor.py: it makes Tensors with
 `Function.tensor_class` (see function.py).
 """
@@ -39,7 +46,7 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -52,8 +59,11 @@ if TYPE_CHECKING:  # annotations only; at run time the class is Function.tensor_
     from .tensor import Tensor
 
 
-def topological_order(roots: Sequence[Tensor], *, stop_at_freed: bool = False) -> list[Tensor]:
+def topological_order(roots: Sequence[Tensor], *, stop_at_freed: bool = False, after: int = -1) -> list[Tensor]:
     """One output tensor of every node reachable from `roots`, earliest-recorded first.
+
+    Only nodes recorded after sequence number `after` are listed: tensors made
+    earlier end the search, like leaves (a `Subgraph` is walked this way).
 
     A node whose inputs backward() already freed raises GradientError, or with
     `stop_at_freed=True` is listed and ends its branch of the search (the study
@@ -65,7 +75,7 @@ def topological_order(roots: Sequence[Tensor], *, stop_at_freed: bool = False) -
     while stack:
         tensor = stack.pop()
         node = getattr(tensor, "_node", None)  # None for leaves and for non-Tensor arguments
-        if node is None or node in seen:
+        if node is None or node in seen or node.seq <= after:
             continue
         seen.add(node)
         order.append(tensor)
@@ -79,6 +89,19 @@ def topological_order(roots: Sequence[Tensor], *, stop_at_freed: bool = False) -
 
 
 _seq = operator.attrgetter("_node.seq")  # the sort key, in C: it is called once per node
+
+
+class Subgraph(NamedTuple):
+    """A VJP's other possible answer: "differentiate these instead of me".
+
+    `outputs` holds one tensor per output of the node, recomputed (recording
+    on) from the node's inputs, after the node was recorded. The pass sends each
+    output's gradient into its recomputed tensor and walks the nodes recorded
+    since, in its own accumulators; they end at the node's inputs, whose nodes
+    (older) the pass reaches later as usual.
+    """
+
+    outputs: Sequence[Tensor]
 
 
 class _Pass:
@@ -152,22 +175,24 @@ class _Pass:
         """Run the VJP of the node that made `out`, and add what it returns to the node's inputs."""
         node = out._node
         assert node is not None and node.parents is not None
-        reached = False
         if node.outputs is None:  # one output: the common case
             grad = self.take(out)
             if grad is None:
                 return
-            grad_outs = [grad]
+            reached = grad_outs = [grad]
         else:
-            grad_outs = []
-            for ref, (shape, dtype) in zip(node.outputs, node.output_meta, strict=True):
-                grad = self.take(ref())
-                # An output no gradient reached contributes zeros (if none was reached, nothing runs).
-                grad_outs.append(self.inward(np.zeros(shape, dtype)) if grad is None else grad)
-                reached = reached or grad is not None
-            if not reached:
+            reached = [self.take(ref()) for ref in node.outputs]  # None where no gradient came
+            if all(grad is None for grad in reached):
                 return
+            # An output no gradient reached contributes zeros.
+            grad_outs = [
+                self.inward(np.zeros(shape, dtype)) if grad is None else grad
+                for grad, (shape, dtype) in zip(reached, node.output_meta, strict=True)
+            ]
         grads_in = self.vjp(node, grad_outs)
+        if isinstance(grads_in, Subgraph):
+            self.splice(node, grads_in.outputs, reached)
+            return
         if backward_observers:
             self.show(node, grad_outs, grads_in)
         grads = self.grads
@@ -179,18 +204,43 @@ class _Pass:
             else:  # the first contribution, the common case: stored without a call
                 grads[parent] = grad
 
+    def splice(self, node: Function, outputs: Sequence[Tensor], grads: list[Any]) -> None:
+        """Walk the recomputed `outputs` in `node`'s place (see Subgraph).
+
+        Only gradients that reached an output are sent: a zero sent where none
+        came would run nodes that would not have run, changing no value but the
+        grouping of a weight's sum of products (products.py), hence its rounding."""
+        same = len(outputs) == len(grads)
+        if not same or any(g is not None and g.shape != t.shape for t, g in zip(outputs, grads, strict=True)):
+            raise GradientError(
+                f"{node.name}: recomputed in backward, it gave {len(outputs)} output(s) of shapes "
+                f"{[fmt_shape(t.shape) for t in outputs]}, not what it gave in the forward pass; "
+                "it must compute the same thing again"
+            )
+        for recomputed, grad in zip(outputs, grads, strict=True):
+            if grad is not None and recomputed.requires_grad:
+                self.add(recomputed, grad)
+        order = topological_order(outputs, after=node.seq)
+        while order:
+            out = order.pop()
+            self.run(out)
+            if not self.create_graph:  # under create_graph the gradients' own graph runs through these nodes
+                out._node.release()  # type: ignore[union-attr]  # every listed tensor has a node
+
     def show(self, node: Function, grad_outs: list[Any], grads_in: list[Any]) -> None:
         """Show one VJP to the backward observers, as Tensors."""
         shown_in = tuple(None if g is None else self.outward(g) for g in grads_in)
         for observe in backward_observers:
             observe(node, tuple(self.outward(g) for g in grad_outs), shown_in)
 
-    def vjp(self, node: Function, grad_outs: list[Any]) -> list[Any]:
+    def vjp(self, node: Function, grad_outs: list[Any]) -> list[Any] | Subgraph:
         """The node's VJP, each gradient brought to its input's shape and dtype (or an error naming the op)."""
         if self.create_graph or node.backward_on_arrays:
             raw = type(node).backward(node, *grad_outs)
         else:  # a VJP written for Tensors gets Tensors
             raw = type(node).backward(node, *[self.outward(g) for g in grad_outs])
+        if type(raw) is Subgraph:
+            return raw
         grads = list(raw) if type(raw) is tuple or type(raw) is list else [raw]
         parents = node.parents
         assert parents is not None

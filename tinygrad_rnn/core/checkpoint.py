@@ -7,12 +7,17 @@ held; the backward pass runs fn again, with recording on, and takes the VJP of
 that fresh graph. Same arithmetic twice, so the same gradients, for about one
 more forward pass of fn.
 
-It is an ordinary `Function` whose VJP is built from the generic engine
-(`tg.grad` on the recomputed graph); no derivative is written by hand. Tensors
-that fn uses without receiving them (a layer's parameters) are found by
-running fn once with recording on and reading the leaves of its graph; they
-become inputs of the checkpoint node, so their gradients flow through the
-engine like any other (nothing is written to `.grad` behind its back).
+It is an ordinary `Function` whose VJP writes no derivative: it reruns fn on
+the node's own inputs, with recording on, and answers with that fresh graph (a
+`Subgraph`, backward.py), which the backward pass walks in the node's place.
+So every VJP of fn's graph adds into the pass's own gradients, in the order the
+pass would have added them had fn's graph been kept: the gradients are those of
+the un-checkpointed graph, bit for bit (a weight's sum over fn's uses is not
+summed apart first and then added once). Tensors that fn uses without
+receiving them (a layer's parameters, or any tensor made before fn ran) are
+found by running fn once with recording on and reading its graph's inputs;
+they become inputs of the checkpoint node, so the pass reaches them after it
+(nothing is written to `.grad` behind its back).
 
     >>> import tinygrad_rnn as tg
     >>> w = tg.Tensor([2.0, 3.0], requires_grad=True)
@@ -22,6 +27,9 @@ engine like any other (nothing is written to `.grad` behind its back).
     'checkpoint'
     >>> dx, dw = tg.grad(y.sum(), [x, w])
     >>> bool(np.allclose(dw.numpy(), 1 - np.tanh([2.0, 3.0]) ** 2))
+    True
+    >>> plain = tg.grad((x * w).tanh().sum(), [x, w])        # without the checkpoint: the same bits
+    >>> all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip((dx, dw), plain))
     True
 
 Caveat (as in PyTorch): fn must compute the same thing when run again, so no
@@ -36,9 +44,11 @@ from typing import Any
 
 import numpy as np
 
-from .engine import Function, enable_grad, grad, is_grad_enabled, topological_order
+from .backward import Subgraph
+from .engine import Function, enable_grad, is_grad_enabled, topological_order
 from .errors import ArgumentError
 from .forward import push_tangents
+from .function import _sequence  # the tape's sequence numbers: fn's nodes are the ones numbered after a mark
 from .tensor import Tensor
 
 
@@ -50,40 +60,37 @@ def checkpoint(fn: Callable[..., Any], *args: Any) -> Any:
     """
     if not is_grad_enabled():  # nothing will be recorded, so there is nothing to recompute
         return fn(*args)
+    start = next(_sequence)  # every node fn records has a larger sequence number
     with enable_grad():
         raw = fn(*[_detached(a) for a in args])
     leaves, structure = _flatten(raw)
-    closed_over = _closed_over_leaves(leaves, args)
-    outs = Checkpoint.apply(*args, *closed_over, fn=fn, count=len(args), values=[t.data for t in leaves])
-    return _rebuild(structure, iter(outs if isinstance(outs, tuple) else (outs,)))
+    distinct = _distinct(leaves)
+    closed_over = _closed_over(distinct, args, start)
+    outs = Checkpoint.apply(*args, *closed_over, fn=fn, count=len(args), values=[t.data for t in distinct])
+    outer = dict(zip(distinct, outs if isinstance(outs, tuple) else (outs,), strict=True))
+    return _rebuild(structure, iter([outer[t] for t in leaves]))
 
 
 class Checkpoint(Function):
-    """outs = fn(args);   dL/d(args, closed-over leaves) = the VJP of fn's graph, recomputed in backward;
-    d(outs) = the JVP of the recomputed graph."""
+    """outs = fn(args);   dL/d(args, closed-over tensors) = the VJPs of fn's graph, recomputed in backward
+    and walked by the pass itself; d(outs) = the JVP of the recomputed graph."""
 
     fn: Callable[..., Any]
-    count: int  # how many of the inputs are fn's arguments; the rest are the leaves it closes over
+    count: int  # how many of the inputs are fn's arguments; the rest are the tensors it closes over
 
     def forward(ctx, *arrays: Any, fn: Callable[..., Any], count: int, values: list[np.ndarray]) -> Any:
         ctx.fn, ctx.count = fn, count
         return values[0] if len(values) == 1 else tuple(values)  # fn already ran, in checkpoint()
 
-    def backward(ctx, *grad_outs: Tensor) -> tuple[Tensor | None, ...]:
-        inputs, outs = _recompute(ctx)
-        wanted = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
-        reached = [i for i, out in enumerate(outs) if out.requires_grad]
-        grads = grad(
-            [outs[i] for i in reached],
-            [inputs[i] for i in wanted],
-            grad_outputs=[grad_outs[i] for i in reached],
-            create_graph=is_grad_enabled(),
-            allow_unused=True,
-        )
-        result: list[Tensor | None] = [None] * len(inputs)
-        for i, g in zip(wanted, grads, strict=True):
-            result[i] = g
-        return tuple(result)
+    backward_on_arrays = True  # it never reads the gradients: the pass sends them into the Subgraph
+
+    def backward(ctx, *grad_outs: Any) -> Subgraph:
+        """fn's graph, recomputed from this node's live inputs, for the pass to walk in this node's place."""
+        parents = ctx.parents
+        assert parents is not None
+        with enable_grad():
+            raw = ctx.fn(*parents[: ctx.count])
+        return Subgraph(_distinct(_flatten(raw)[0]))
 
     def jvp(ctx, *tangents: Tensor | None) -> Any:
         inputs, outs = _recompute(ctx)
@@ -98,8 +105,9 @@ class Checkpoint(Function):
 
 
 def _recompute(ctx: Checkpoint) -> tuple[list[Any], tuple[Tensor, ...]]:
-    """Run fn again with recording on. In a plain pass its inputs are fresh leaves, so the new graph
-    is ours alone; under create_graph they are the live inputs, so the outer graph continues through it."""
+    """Run fn again with recording on, for forward mode. Without create_graph its inputs are fresh leaves,
+    so the new graph is ours alone; under create_graph they are the live inputs, so the outer graph
+    continues through it."""
     parents = ctx.parents
     assert parents is not None
     count = ctx.count
@@ -107,8 +115,7 @@ def _recompute(ctx: Checkpoint) -> tuple[list[Any], tuple[Tensor, ...]]:
     args = [a if nested or not isinstance(a, Tensor) else _watched_copy(a) for a in parents[:count]]
     with enable_grad():
         raw = ctx.fn(*args)
-    outs, _ = _flatten(raw)
-    return [*args, *parents[count:]], tuple(outs)
+    return [*args, *parents[count:]], tuple(_distinct(_flatten(raw)[0]))
 
 
 def _watched_copy(t: Tensor) -> Tensor:
@@ -120,15 +127,24 @@ def _detached(a: Any) -> Any:
     return Tensor._make(a.data, None) if isinstance(a, Tensor) else a
 
 
-def _closed_over_leaves(outs: list[Tensor], args: tuple[Any, ...]) -> list[Tensor]:
-    """The leaves requiring grad that fn's graph reached without being passed in (e.g. parameters)."""
+def _closed_over(outs: list[Tensor], args: tuple[Any, ...], start: int) -> list[Tensor]:
+    """The tensors requiring grad that fn's graph read but fn did not make (parameters, earlier results).
+
+    fn's nodes are those recorded after `start`; whatever they read from before is an input of fn."""
     found: dict[Tensor, None] = {}
-    for tensor in topological_order(outs):
+    for tensor in topological_order(outs, after=start):
         for p in tensor.grad_fn.parents:
-            if isinstance(p, Tensor) and p.is_leaf and p.requires_grad:
+            if isinstance(p, Tensor) and p.requires_grad and (p.is_leaf or p.grad_fn.seq <= start):
                 found[p] = None
     passed = {id(a) for a in args}
     return [t for t in found if id(t) not in passed]
+
+
+def _distinct(outs: list[Tensor]) -> list[Tensor]:
+    """fn's output tensors, each once: a tensor fn returns twice (an RNN's last output, which is also
+    its state) is one output of the node, so its gradients meet in one sum, in the order they would
+    without the checkpoint."""
+    return list(dict.fromkeys(outs))
 
 
 def _flatten(value: Any) -> tuple[list[Tensor], Any]:

@@ -32,6 +32,10 @@ use b_ih + b_hh, both biases go into the hoisted projection. A step is then
 one matmul, one add and the nonlinearity. The cells (RNNCell, ...) run the
 same step functions on one x_t (cells.py).
 
+With `checkpoint_every=k` the loop runs k steps at a time inside `tg.checkpoint`,
+after the hoisted projection: the pieces' graphs are dropped and rebuilt during
+backward, with the plain layer's gradients to the last bit (through_time.py).
+
 Readout. The output o_t = f(W_oh h_t + b_o) is a `Linear` (layers.py) applied to
 the layer's output. Sequence to sequence, at every step::
 
@@ -53,6 +57,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..core.checkpoint import checkpoint
 from ..core.engine import scope
 from ..core.errors import ArgumentError, DTypeError, ShapeError, fmt_shape
 from ..core.tensor import Tensor, concatenate, stack, where
@@ -89,11 +94,15 @@ class RNNBase(Module):
     def __init__(
         self, kind: CellKind | str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
         batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype: Any = np.float64,
-        rng: RNG = None,
+        rng: RNG = None, checkpoint_every: int | None = None,
     ) -> None:  # fmt: skip
         self.kind = cell_kind(kind)
         owner = self.kind.layer_name
         check_sizes(owner, input_size, hidden_size)
+        if checkpoint_every is not None and (type(checkpoint_every) is not int or checkpoint_every < 1):
+            raise ArgumentError(
+                f"{owner}: checkpoint_every must be a positive number of steps, got {checkpoint_every!r}"
+            )
         if num_layers < 1:
             raise ArgumentError(f"{owner}: num_layers must be at least 1, got {num_layers}")
         if isinstance(dropout, bool) or not 0.0 <= dropout <= 1.0:
@@ -105,6 +114,7 @@ class RNNBase(Module):
         self.batch_first = batch_first
         self.dropout = float(dropout)
         self.bidirectional = bidirectional
+        self.checkpoint_every = checkpoint_every
         self.dtype = np.dtype(dtype)
         for k in range(num_layers):
             # Layer k > 0 reads layer k-1's hidden states (both directions'), so its input size is H or 2H.
@@ -242,26 +252,53 @@ class RNNBase(Module):
         self, inputs: tuple[Tensor, ...], state: State, w: Weights, lengths: np.ndarray | None, module: str,
         reverse: bool,
     ) -> tuple[Tensor, State]:  # fmt: skip
-        """The step over t = 0..T-1 (or T-1..0): the outputs (T, B, H) in time order, and the last state."""
-        steps, step = len(inputs), self.kind.step
+        """The step over t = 0..T-1 (or T-1..0): the outputs (T, B, H) in time order, and the last state.
+
+        With `checkpoint_every=k` the visits go k at a time through `checkpoint` (module docstring)."""
+        steps = len(inputs)
+        visits = list(reversed(range(steps))) if reverse else list(range(steps))
+        outputs: list[Tensor] = [inputs[0]] * steps  # placeholders, each replaced below
+        every, size = self.checkpoint_every or steps, len(state)
+        for start in range(0, steps, every):
+            times = visits[start : start + every]
+
+            def run(*tensors: Tensor, times: list[int] = times) -> tuple[Tensor, ...]:
+                """The steps `times` from a state and their inputs: their outputs, then the state after them."""
+                outs, new = self._steps(times, tensors[size:], tensors[:size], w, lengths, module)
+                return (*outs, *new)
+
+            if self.checkpoint_every is None:
+                result = run(*state, *(inputs[t] for t in times))
+            else:
+                result = checkpoint(run, *state, *(inputs[t] for t in times))
+            for t, output in zip(times, result, strict=False):
+                outputs[t] = output
+            state = tuple(result[len(times) :])
+        return stack(outputs, axis=0), state
+
+    def _steps(
+        self, times: list[int], inputs: tuple[Tensor, ...], state: State, w: Weights, lengths: np.ndarray | None,
+        module: str,
+    ) -> tuple[list[Tensor], State]:  # fmt: skip
+        """The step at each of `times` in turn (inputs[i] is step times[i]'s projected input)."""
         # Mask only where some sequence is outside its length: until then every row is live,
         # and the graph is the same as without lengths.
-        shortest = steps if lengths is None else int(lengths.min())
-        outputs: list[Tensor] = [inputs[0]] * steps  # placeholders, each replaced below
-        for t in reversed(range(steps)) if reverse else range(steps):
+        shortest = 0 if lengths is None else int(lengths.min())
+        outputs = []
+        for t, xw in zip(times, inputs, strict=True):
             with scope(module=module, step=t):
-                new = step(inputs[t], state, w)
+                new = self.kind.step(xw, state, w)
                 if lengths is None or t < shortest:
                     state = new
-                    outputs[t] = new[0]
+                    outputs.append(new[0])
                     continue
                 # A finished row (forward), or one whose sequence has not started yet (reverse),
                 # keeps its state and outputs 0. `where` selects rather than multiplying by a 0/1
                 # mask, so the discarded rows get exactly zero gradient.
                 alive = (lengths > t)[:, None]
                 state = tuple(where(alive, n, s) for n, s in zip(new, state, strict=True))
-                outputs[t] = where(alive, state[0], 0.0)
-        return stack(outputs, axis=0), state
+                outputs.append(where(alive, state[0], 0.0))
+        return outputs, state
 
     def extra_repr(self) -> str:
         parts = [f"{self.input_size}, {self.hidden_size}"]
@@ -275,6 +312,8 @@ class RNNBase(Module):
             parts.append(f"dropout={self.dropout}")
         if self.bidirectional:
             parts.append("bidirectional=True")
+        if self.checkpoint_every is not None:
+            parts.append(f"checkpoint_every={self.checkpoint_every}")
         if self.kind.setting:
             parts.append(self.kind.setting)
         return ", ".join(parts)
@@ -302,7 +341,10 @@ _LAYER_DOC = """
     each sequence; output is then (T, B, 2H) (forward, backward halves) and h_n
     is (num_layers * 2, B, H), row 2k + d for layer k, direction d. `dropout=p`
     zeroes each output of every layer but the last with probability p, in
-    training mode only (`layer.eval()` turns it off).
+    training mode only (`layer.eval()` turns it off). `checkpoint_every=k`
+    (not in PyTorch) keeps the state every k steps instead of every step's
+    graph, and recomputes k steps at a time in backward: checkpointed BPTT,
+    the same outputs and gradients bit for bit, for one more forward of time.
 
     Variable lengths: with `lengths` (one int per sequence, 1 <= length <= T)
     the input is a padded batch (see `pad_sequence`). Step t updates only the
@@ -324,13 +366,14 @@ class RNN(RNNBase):
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh", bias: bool = True,
         batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False, dtype: Any = np.float64,
-        rng: RNG = None, **unsupported: Any,
+        rng: RNG = None, checkpoint_every: int | None = None, **unsupported: Any,
     ) -> None:  # fmt: skip
         reject_unsupported("RNN", unsupported, _PYTORCH_ONLY)
         kind = rnn_kind("RNN", nonlinearity)
         super().__init__(
-            kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng
-        )
+            kind, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng,
+            checkpoint_every,
+        )  # fmt: skip
         self.nonlinearity = nonlinearity
 
     def forward(self, input: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None) -> tuple[Tensor, Tensor]:
@@ -349,12 +392,13 @@ class LSTM(RNNBase):
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
         dropout: float = 0.0, bidirectional: bool = False, dtype: Any = np.float64, rng: RNG = None,
-        **unsupported: Any,
+        checkpoint_every: int | None = None, **unsupported: Any,
     ) -> None:  # fmt: skip
         reject_unsupported("LSTM", unsupported, _PYTORCH_ONLY)
         super().__init__(
-            LSTM_KIND, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng
-        )
+            LSTM_KIND, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng,
+            checkpoint_every,
+        )  # fmt: skip
 
     def forward(
         self, input: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None
@@ -374,12 +418,13 @@ class GRU(RNNBase):
     def __init__(
         self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True, batch_first: bool = False,
         dropout: float = 0.0, bidirectional: bool = False, dtype: Any = np.float64, rng: RNG = None,
-        **unsupported: Any,
+        checkpoint_every: int | None = None, **unsupported: Any,
     ) -> None:  # fmt: skip
         reject_unsupported("GRU", unsupported, _PYTORCH_ONLY)
         super().__init__(
-            GRU_KIND, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng
-        )
+            GRU_KIND, input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, dtype, rng,
+            checkpoint_every,
+        )  # fmt: skip
 
     def forward(self, input: Any, hx: Any = None, lengths: Any = None, *, h0: Any = None) -> tuple[Tensor, Tensor]:
         output, (h_n,) = self._run(input, _one_of(self, h0, hx), lengths)

@@ -4,11 +4,12 @@ BPTT (a layer's forward, then the engine's backward) keeps every step's
 activations: memory O(T). Two alternatives, both exact, both built from the
 engine and forward mode with no derivative written for any cell:
 
-- `checkpointed(layer, x, every=k)`: run the layer k steps at a time, each
-  piece inside `tg.checkpoint`, so only the state between pieces is kept and
-  each piece is recomputed during backward. Memory O(T/k + k) activations,
-  about one more forward pass of time. The same arithmetic as running the
-  pieces plainly, so the same gradient to the last bit.
+- `checkpointed(layer, x, every=k)`: run the layer's time loop k steps at a
+  time, each piece inside `tg.checkpoint`, so only the state between pieces is
+  kept and each piece is recomputed during backward (for RNN, LSTM and GRU this
+  is their `checkpoint_every=k` option). Memory O(T/k + k) activations, about
+  one more forward pass of time. The backward pass walks each recomputed piece
+  as if it had been kept, so the gradient is BPTT's to the last bit.
 - `rtrl(cell, x, loss_fn)`: real-time recurrent learning (Williams and Zipser,
   1989). Carry the influence matrix M_t = dh_t/dθ forward, step by step, with
   forward mode; dL/dθ = sum_t dℓ_t/dθ is complete when the sequence ends.
@@ -30,6 +31,7 @@ from ..core.errors import ArgumentError, ShapeError, fmt_shape
 from ..core.forward import push_tangents
 from ..core.tensor import Tensor, concatenate
 from .module import Module
+from .recurrent import RNNBase
 
 
 def checkpointed(
@@ -41,28 +43,44 @@ def checkpointed(
 ) -> tuple[Tensor, Any]:
     """layer(input, hx), with the graph kept only every `every` steps: checkpointed BPTT.
 
-    `layer` is called as `layer(x, state) -> (output, state)` (RNN, GRU, LSTM)
-    on `every` steps at a time, each call inside `tg.checkpoint`, and the
-    outputs are joined along time: returns (output, final state). Time is axis
-    0 (axis 1 for a batched input with `layer.batch_first`). k ≈ sqrt(T) keeps
-    O(sqrt(T)) of the activations.
-
-    The joined output is itself O(T). With `loss_fn(start, output_piece) -> loss`,
-    each piece's loss is computed inside its checkpoint (and recomputed with it),
-    and the result is (sum of the pieces' losses, final state): then only the
-    states between pieces are kept.
+    For RNN, LSTM and GRU (any `RNNBase`) this is the layer run with
+    `checkpoint_every=every`: its time loop goes `every` steps at a time
+    through `tg.checkpoint`, after the one hoisted input projection, so the
+    output and the gradients are the plain layer's, bit for bit. k ≈ sqrt(T)
+    keeps O(sqrt(T)) of the step activations (the projection and the output
+    are O(T) either way).
 
     >>> import tinygrad_rnn as tg
     >>> rnn = tg.nn.RNN(2, 3, rng=0)
-    >>> x = np.ones((6, 1, 2))
+    >>> x = tg.Tensor(np.random.default_rng(0).normal(size=(6, 1, 2)), requires_grad=True)
     >>> output, h_n = checkpointed(rnn, x, every=2)
     >>> output.shape, h_n.shape
     ((6, 1, 3), (1, 1, 3))
-    >>> [t.grad_fn.name for t in (output, h_n)]
-    ['concatenate', 'checkpoint']
+    >>> {t.grad_fn.name for t in output.grad_fn.parents}      # the steps' outputs: 3 checkpoints' outputs
+    {'checkpoint'}
+    >>> kept, plain = (tg.grad(out.sum(), [x, *rnn.parameters()]) for out in (output, rnn(x)[0]))
+    >>> all(np.array_equal(a.numpy(), b.numpy()) for a, b in zip(kept, plain))
+    True
+
+    Any other layer, or a `loss_fn`, goes through the layer's public call
+    instead: `layer(x_piece, state) -> (output, state)` on `every` steps at a
+    time, each call inside `tg.checkpoint`, the outputs joined along time (axis
+    0, or 1 for a batched input with `layer.batch_first`). Each piece then
+    projects its own input, so the values equal BPTT's only up to rounding (and
+    bit for bit those of BPTT over the same pieces). With
+    `loss_fn(start, output_piece) -> loss`, each piece's loss is computed inside
+    its checkpoint (and recomputed with it), and the result is (sum of the
+    pieces' losses, final state): then only the states between pieces are kept,
+    not even the O(T) output.
     """
     if every < 1:
         raise ArgumentError(f"checkpointed: every must be at least 1, got {every}")
+    if isinstance(layer, RNNBase) and loss_fn is None:
+        kept, layer.checkpoint_every = layer.checkpoint_every, every
+        try:
+            return layer(input, hx)
+        finally:
+            layer.checkpoint_every = kept
     x = input if isinstance(input, Tensor) else np.asarray(input)
     time_axis = 1 if getattr(layer, "batch_first", False) and x.ndim == 3 else 0
     steps = x.shape[time_axis]
