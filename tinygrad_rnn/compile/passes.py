@@ -33,6 +33,7 @@ def dead_code(program: Program) -> Program:
     return dataclasses.replace(
         program,
         instructions=kept,
+        _straight=None,
         reads=[(s, t) for s, t in program.reads if s in live],
         constants=[(s, v) for s, v in program.constants if s in live],
         arguments=[(s, i) for s, i in program.arguments if s in live],

@@ -53,6 +53,7 @@ class Program:
     result: Any = None  # None, a slot, or a tuple of slots: fn's return value
     python_arrays: list[tuple[str, Any]] = field(default_factory=list)  # (op, array) made in Python, kept as is
     contexts: set[int] = field(default_factory=set)  # slots holding a forward's ctx (what its VJP reads)
+    _straight: Callable[[list[Any]], dict[int, Any]] | None = None
     verified: bool = True  # False until a second recording shows python_arrays did not change
 
     def new_slot(self, value: Any) -> int:
@@ -62,19 +63,9 @@ class Program:
 
     def replay(self, arrays: list[Any], tensors: list[Any]) -> Any:
         """Run the program on a call's argument arrays; write `.grad`s; return fn's result."""
-        slots: list[Any] = [None] * self.size
-        for slot, index in self.arguments:
-            slots[slot] = arrays[index]
-        for slot, tensor in self.reads:
-            slots[slot] = tensor.data
-        for slot, value in self.constants:
-            slots[slot] = value
         previous, _GradMode.enabled = _GradMode.enabled, False  # VJPs read ctx.saved_tensors as arrays
         try:
-            for ins in self.instructions:
-                values = ins.run(*[slots[i] for i in ins.ins])
-                for slot, value in zip(ins.outs, values, strict=True):
-                    slots[slot] = value
+            slots = self.straight_line()(arrays)
         finally:
             _GradMode.enabled = previous
         for slot, target in self.grad_writes:
@@ -85,6 +76,35 @@ class Program:
         if isinstance(self.result, tuple):
             return tuple(Tensor._make(slots[s], None) for s in self.result)
         return Tensor._make(slots[self.result], None)
+
+    def straight_line(self) -> Callable[[list[Any]], dict[int, Any]]:
+        """The program as one generated Python function, made once: a line per instruction, a local
+        variable per slot (`s7 = run3(s1, s5)[0]`), so a replay does no list indexing and no loop.
+        It returns the slots that `.grad` writes and the result read."""
+        if self._straight is not None:
+            return self._straight
+        names: dict[str, Any] = {}
+        lines = ["def replay(arrays):"]
+        for slot, index in self.arguments:
+            lines.append(f"    s{slot} = arrays[{index}]")
+        for k, (slot, tensor) in enumerate(self.reads):
+            names[f"read{k}"] = tensor
+            lines.append(f"    s{slot} = read{k}.data")
+        for k, (slot, value) in enumerate(self.constants):
+            names[f"constant{k}"] = value
+            lines.append(f"    s{slot} = constant{k}")
+        for k, ins in enumerate(self.instructions):
+            names[f"run{k}"] = ins.run
+            call = f"run{k}({', '.join(f's{i}' for i in ins.ins)})"
+            outs = [f"s{o}" for o in ins.outs]
+            lines.append(f"    {outs[0]} = {call}[0]" if len(outs) == 1 else f"    {', '.join(outs)} = {call}")
+        wanted = {slot for slot, _ in self.grad_writes}
+        result = self.result
+        wanted |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+        lines.append("    return {" + ", ".join(f"{w}: s{w}" for w in sorted(wanted)) + "}")
+        exec("\n".join(lines), names)  # our own generated code: slot names and calls only
+        self._straight = names["replay"]
+        return self._straight
 
     def name(self, slot: int) -> str:
         return f"ctx%{slot}" if slot in self.contexts else f"%{slot}"

@@ -60,6 +60,7 @@ class Recorder:
         self.alive: list[Any] = []  # everything mapped by id, kept alive so that ids are not reused
         self.created: set[int] = set()  # ids of tensors made during the recording (not closed over)
         self.arg_tensor: dict[int, int] = {}  # id(argument Tensor) -> its index
+        self.constant_slots: set[int] = set()
         self.reads: list[tuple[Tensor, Any]] = []  # (closed-over tensor, the array read from it)
         self.in_backward = False
         for index, array in enumerate(arrays):
@@ -89,12 +90,13 @@ class Recorder:
             self.reads.append((tensor, array))
         else:
             self.program.constants.append((slot, array))
+            self.constant_slots.add(slot)
         return slot
 
     def traced(self, array: Any) -> bool:
         """True when `array` depends on the call's inputs or reads (is not a constant)."""
         slot = self.slot_of.get(id(array))
-        return slot is not None and all(slot != s for s, _ in self.program.constants)
+        return slot is not None and slot not in self.constant_slots
 
     # ------------------------------------------------------------ hooks the engine calls
 
@@ -134,6 +136,21 @@ class Recorder:
         slot_kwargs = [(k, self.slot_of[id(v)]) for k, v in kwargs.items() if self.traced(v)]
         needs = ctx.needs_input_grad
 
+        if all(is_slot for is_slot, _ in template) and not slot_kwargs:  # the common case, without the template
+            forward = cls.forward
+
+            def run_plain(*values: Any) -> tuple[Any, ...]:
+                fresh = cls.__new__(cls)
+                fresh._saved = ()
+                fresh.needs_input_grad = needs
+                raw = forward(fresh, *values, **static_kwargs)
+                fresh.parents = values
+                if type(raw) is np.ndarray:
+                    return (raw, fresh)
+                if type(raw) is tuple:
+                    return (*(np.asarray(r) for r in raw), fresh)
+                return (np.asarray(raw), fresh)
+
         def run(*values: Any) -> tuple[Any, ...]:
             fresh = cls.__new__(cls)
             fresh._saved = ()
@@ -158,7 +175,8 @@ class Recorder:
         params = ", ".join(f"{k}={_short(v)}" for k, v in static_kwargs.items())
         statics = [_short(v) for is_slot, v in template if not is_slot and v is not None]
         params = ", ".join([*statics, params] if params else statics)
-        self.program.instructions.append(Instruction(ctx.name, run, ins, (*out_slots, ctx_slot), params))
+        chosen = run_plain if all(is_slot for is_slot, _ in template) and not slot_kwargs else run
+        self.program.instructions.append(Instruction(ctx.name, chosen, ins, (*out_slots, ctx_slot), params))
 
     def check_python_values(self, where: str, value: Any) -> None:
         """Arrays an op receives that no recorded step made: computed in Python, so possibly from data.
