@@ -289,3 +289,22 @@ def test_dead_code_pass_drops_what_nothing_reads() -> None:
     got = compiled(np.array([2.0, 3.0]))  # the pruned program still gives eager's answers
     assert got.item() == 2.0 * 1.0 + 3.0 * 2.0
     np.testing.assert_array_equal(w.grad.numpy(), [1.0 + 2.0, 1.0 + 3.0])
+
+
+def test_add_in_place_pass_accumulates_a_shared_weight_into_one_buffer() -> None:
+    (rnn, readout), (twin, twin_readout) = _twin_models("RNN", 1, seed=3)
+    compiled, eager = tg.compile(_train_step(rnn, readout)), _train_step(twin, twin_readout)
+    rng = np.random.default_rng(1)
+    lengths = np.array([5, 5])
+    for _ in range(3):
+        x, y = rng.standard_normal((5, 2, 3)), rng.standard_normal((5, 2, 2))
+        compiled(x, y, lengths)
+        eager(x, y, lengths)  # no zero_grad: in-place sums must not leak into the accumulated .grad
+    for p, q in zip(
+        rnn.parameters() + readout.parameters(), twin.parameters() + twin_readout.parameters(), strict=True
+    ):
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+    assert compiled.recorded is not None
+    before, after = compiled.recorded.listing(), compiled.program
+    assert "= add_(" not in before and " = add(" in before
+    assert "= add_(" in after

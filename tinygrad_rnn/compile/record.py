@@ -243,7 +243,7 @@ class Recorder:
     def add(self, previous: Any, grad: Any) -> Any:
         total = previous + grad
         ins = (self.slot(previous), self.slot(grad))
-        self._emit("add", _add, ins, [self._bind(total)])
+        self._emit("add", add_terms, ins, [self._bind(total)])
         return total
 
     def as_array(self, value: Any) -> Any:
@@ -289,7 +289,7 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
-def _add(a: Any, b: Any) -> tuple[Any]:
+def add_terms(a: Any, b: Any) -> tuple[Any]:
     return (a + b,)
 
 
