@@ -308,3 +308,32 @@ def test_add_in_place_pass_accumulates_a_shared_weight_into_one_buffer() -> None
     before, after = compiled.recorded.listing(), compiled.program
     assert "= add_(" not in before and " = add(" in before
     assert "= add_(" in after
+
+
+@pytest.mark.parametrize(
+    "derive",
+    [
+        lambda x: x > 0,
+        lambda x: (x // 1.0) == 1.0,
+        lambda x: x.argmax().astype(np.float64) == 0.0,
+        lambda x: (x > 0).any() == (x > 0),
+        lambda x: x.astype(np.int64) == 1,
+    ],
+    ids=["comparison", "floordiv", "argmax", "any", "int cast"],
+)
+def test_values_made_outside_primitives_are_recomputed(derive: Any) -> None:
+    """Comparisons, argmax, any, integer casts and floor division make tensors without a primitive."""
+    w, twin = tg.Tensor([1.0, 2.0], requires_grad=True), tg.Tensor([1.0, 2.0], requires_grad=True)
+
+    def step(x: np.ndarray, w: tg.Tensor = w) -> tg.Tensor:
+        xt = tg.Tensor(x)
+        loss = (xt * w * derive(xt).astype(np.float64)).sum()
+        loss.backward()
+        return loss.detach()
+
+    compiled = tg.compile(step)
+    for x in [np.array([1.5, -1.0]), np.array([-1.0, 1.5]), np.array([1.0, 1.0]), np.array([-2.0, -3.0])]:
+        w.grad = twin.grad = None
+        got, expected = compiled(x), step(x, twin)
+        assert got.item() == expected.item()
+        np.testing.assert_array_equal(w.grad.numpy(), twin.grad.numpy())

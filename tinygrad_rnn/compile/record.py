@@ -39,15 +39,14 @@ class CompileError(GradientError):
 
 # Reading values out of the program into Python would let them steer control flow that a replay cannot see.
 _READS = ("item", "numpy", "tolist", "__float__", "__int__", "__bool__")
-# Comparisons make boolean tensors outside Function.apply (they record nothing eagerly); recorded here.
-_COMPARISONS = {
-    "__lt__": np.less,
-    "__le__": np.less_equal,
-    "__gt__": np.greater,
-    "__ge__": np.greater_equal,
-    "__eq__": np.equal,
-    "__ne__": np.not_equal,
-}
+# Tensor methods that make a value outside Function.apply (they record nothing eagerly: comparisons,
+# argmax, all/any, integer casts, floor division). While recording, each call on a traced tensor
+# becomes an instruction that calls the same method again on the replay's arrays.
+_UNRECORDED = (
+    "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
+    "all", "any", "argmax", "argmin", "astype",
+    "__floordiv__", "__rfloordiv__", "__mod__", "__rmod__",
+)  # fmt: skip
 
 
 class Recorder:
@@ -311,7 +310,7 @@ class recording:
         self.generator = factories.default_generator()
         self.state = self.generator.bit_generator.state
         self.legacy = np.random.get_state(legacy=False)
-        watched = (*_READS, *_COMPARISONS, "_accumulate_grad", "_make", "__init__")
+        watched = (*_READS, *_UNRECORDED, "_accumulate_grad", "_make", "__init__")
         originals = {name: getattr(Tensor, name) for name in watched}
         self.saved = originals
         make = originals["_make"].__func__
@@ -331,26 +330,31 @@ class recording:
         for name in _READS:
             setattr(Tensor, name, watched_read(name))
 
-        def watched_comparison(name: str) -> Any:
+        def watched_method(name: str) -> Any:
             original = originals[name]
-            ufunc = _COMPARISONS[name]
 
-            def compare(self: Tensor, other: Any) -> Any:
-                out = original(self, other)
-                operand = self._operand(other)  # as the comparison itself converts it
-                if rec.traced(self.data) or rec.traced(operand.data):
-                    ins = (rec.slot(self.data, self), rec.slot(operand.data, operand))
+            def method(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+                out = original(self, *args, **kwargs)
+                operands = [self, *args]
+                tensors = [isinstance(a, Tensor) for a in operands]
+                traced = any(rec.traced(a.data) for a, t in zip(operands, tensors, strict=True) if t)
+                if isinstance(out, Tensor) and traced and not rec.traced(out.data):
+                    ins = tuple(rec.slot(a.data, a) for a, t in zip(operands, tensors, strict=True) if t)
 
-                    def run(a: Any, b: Any) -> tuple[Any]:
-                        return (np.asarray(ufunc(a, b)),)
+                    def run(*arrays: Any) -> tuple[Any]:
+                        given = iter(arrays)
+                        again = [
+                            Tensor._make(next(given), None) if t else a for a, t in zip(operands, tensors, strict=True)
+                        ]
+                        return (original(*again, **kwargs).data,)
 
-                    rec._emit(ufunc.__name__, run, ins, [rec._bind(out.data)])
+                    rec._emit(name.strip("_"), run, ins, [rec._bind(out.data)])
                 return out
 
-            return compare
+            return method
 
-        for name in _COMPARISONS:
-            setattr(Tensor, name, watched_comparison(name))
+        for name in _UNRECORDED:
+            setattr(Tensor, name, watched_method(name))
 
         def made(cls: type[Tensor], data: Any, node: Any) -> Tensor:
             out = make(cls, data, node)
