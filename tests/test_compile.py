@@ -337,3 +337,46 @@ def test_values_made_outside_primitives_are_recomputed(derive: Any) -> None:
         got, expected = compiled(x), step(x, twin)
         assert got.item() == expected.item()
         np.testing.assert_array_equal(w.grad.numpy(), twin.grad.numpy())
+
+
+@pytest.mark.parametrize("write", ["setitem", "iadd", "zero_"])
+def test_in_place_writes_of_computed_tensors_are_refused(write: str) -> None:
+    w = _weight()
+
+    def step(x: np.ndarray) -> None:
+        xt = tg.Tensor(x)
+        if write == "setitem":
+            xt[0] = 5.0
+        elif write == "iadd":
+            xt += 1.0
+        else:
+            xt.zero_()
+        (xt * w).sum().backward()
+
+    with pytest.raises(CompileError, match=r"in-place write"):
+        tg.compile(step)(np.ones(2))
+
+
+def test_truncated_bptt_carries_state_through_arguments() -> None:
+    (rnn, readout), (twin, twin_readout) = _twin_models("GRU", 1, seed=5)
+
+    def chunk_step(rnn: Any, readout: Any) -> Any:
+        def step(x: np.ndarray, y: np.ndarray, h: tg.Tensor) -> tuple[tg.Tensor, tg.Tensor]:
+            out, h_n = rnn(tg.Tensor(x), h)
+            loss = mse_loss(readout(out), tg.Tensor(y))
+            loss.backward()
+            return loss.detach(), h_n.detach()
+
+        return step
+
+    compiled, eager = tg.compile(chunk_step(rnn, readout)), chunk_step(twin, twin_readout)
+    rng = np.random.default_rng(2)
+    h = twin_h = tg.zeros(1, 2, 4)
+    for _ in range(4):  # chunks of one long sequence; the state crosses calls detached
+        x, y = rng.standard_normal((3, 2, 3)), rng.standard_normal((3, 2, 2))
+        (loss, h), (twin_loss, twin_h) = compiled(x, y, h), eager(x, y, twin_h)
+        assert loss.item() == twin_loss.item()
+        np.testing.assert_array_equal(h.numpy(), twin_h.numpy())
+    for p, q in zip(rnn.parameters(), twin.parameters(), strict=True):
+        np.testing.assert_array_equal(p.grad.numpy(), q.grad.numpy())
+    assert len(compiled.cache) == 1

@@ -42,6 +42,8 @@ _READS = ("item", "numpy", "tolist", "__float__", "__int__", "__bool__")
 # Tensor methods that make a value outside Function.apply (they record nothing eagerly: comparisons,
 # argmax, all/any, integer casts, floor division). While recording, each call on a traced tensor
 # becomes an instruction that calls the same method again on the replay's arrays.
+# In-place writes (`x[i] = v`, `x += y`, zero_, fill_) rebind `.data` to an array made in Python.
+_WRITES = ("_update", "_write")
 _UNRECORDED = (
     "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__",
     "all", "any", "argmax", "argmin", "astype",
@@ -310,7 +312,7 @@ class recording:
         self.generator = factories.default_generator()
         self.state = self.generator.bit_generator.state
         self.legacy = np.random.get_state(legacy=False)
-        watched = (*_READS, *_UNRECORDED, "_accumulate_grad", "_make", "__init__")
+        watched = (*_READS, *_UNRECORDED, *_WRITES, "_accumulate_grad", "_make", "__init__")
         originals = {name: getattr(Tensor, name) for name in watched}
         self.saved = originals
         make = originals["_make"].__func__
@@ -355,6 +357,20 @@ class recording:
 
         for name in _UNRECORDED:
             setattr(Tensor, name, watched_method(name))
+
+        def watched_write(name: str) -> Any:
+            original = originals[name]
+
+            def write(self: Tensor, op: str, *args: Any) -> Any:
+                value = args[-1]
+                if rec.traced(self.data) or (isinstance(value, Tensor) and rec.traced(value.data)):
+                    rec.refuse(f"an in-place write ({op}) into or of a computed tensor")
+                return original(self, op, *args)
+
+            return write
+
+        for name in _WRITES:
+            setattr(Tensor, name, watched_write(name))
 
         def made(cls: type[Tensor], data: Any, node: Any) -> Tensor:
             out = make(cls, data, node)
