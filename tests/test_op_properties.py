@@ -33,6 +33,18 @@ def draw_inputs(
 ) -> tuple[list[np.ndarray], dict[str, Any]]:
     """The input arrays and keyword parameters of one example."""
     in_shapes, params = data.draw(spec.draw_cases(), label="shapes and params")
+    values = draw_values(data, spec, in_shapes, dtype)
+    if read_only:
+        for a in values:
+            a.flags.writeable = False
+        for p in params.values():
+            if isinstance(p, np.ndarray):
+                p.flags.writeable = False
+    return values, params
+
+
+def draw_values(data: st.DataObject, spec: OpSpec, in_shapes: Any, dtype: Any = np.float64) -> list[np.ndarray]:
+    """Input arrays of the given shapes, drawn as the op's record asks."""
     if spec.unique:
         # One pool for all inputs, so there are no ties between inputs either.
         v = spec.values_of(0)
@@ -44,13 +56,7 @@ def draw_inputs(
         for i, s in enumerate(in_shapes):
             v = spec.values_of(i)
             values.append(data.draw(arrays(s, dtype, (v.low, v.high), v.away_from, v.min_gap), label=f"input {i}"))
-    if read_only:
-        for a in values:
-            a.flags.writeable = False
-        for p in params.values():
-            if isinstance(p, np.ndarray):
-                p.flags.writeable = False
-    return values, params
+    return values
 
 
 def as_tuple(out: Any) -> tuple[Any, ...]:

@@ -17,6 +17,7 @@ docs/index.md gives the same order, file by file.
 from . import checks, core, func, inspect, io, nn, optim
 from .checks import reference
 from .checks.gradcheck import gradcheck, gradgradcheck
+from .compile import compile
 from .core.checkpoint import checkpoint
 from .core.engine import Function, enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .core.errors import (
@@ -74,6 +75,7 @@ __all__ = [
     "cat",
     "checkpoint",
     "checks",
+    "compile",
     "concatenate",
     "core",
     "data",

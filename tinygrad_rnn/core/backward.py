@@ -51,7 +51,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .errors import DTypeError, GradientError, fmt_shape
-from .function import Function, _freed_error
+from .function import Function, _freed_error, _Tracing
 from .mode import _GradMode, backward_observers
 from .shapes import unbroadcast_axes
 
@@ -144,6 +144,8 @@ class _Pass:
         previous = grads.get(tensor)
         if previous is None:
             grads[tensor] = grad  # may be shared (Add hands out one array twice): not ours to write into
+        elif _Tracing.tracer is not None:  # tg.compile records this sum (out of place: the same values)
+            grads[tensor] = _Tracing.tracer.add(previous, grad)
         elif tensor in self.owned:
             previous += grad  # our own buffer: add in place (a weight used at T steps gets T terms)
             grads[tensor] = previous  # `+=` may also have made a new value, e.g. array += deferred sum
@@ -162,12 +164,17 @@ class _Pass:
         assert tensor is not None
         self.owned.discard(tensor)  # else the set would keep every such tensor alive to the end
         if type(grad) is not np.ndarray and not self.create_graph:
-            grad = np.asarray(grad)  # a deferred sum (products.py) or a numpy scalar: the VJP needs an array
+            # a deferred sum (products.py) or a numpy scalar: the VJP needs an array
+            grad = np.asarray(grad) if _Tracing.tracer is None else _Tracing.tracer.as_array(grad)
         if tensor._hooks:
+            if _Tracing.tracer is not None:
+                _Tracing.tracer.refuse("register_hook")
             grad = self.inward(tensor._run_hooks(self.outward(grad)))
         if self.wanted and id(tensor) in self.wanted:
             self.captured[tensor] = grad
         if tensor._retains_grad and self.fill_retained:
+            if _Tracing.tracer is not None:
+                _Tracing.tracer.refuse("retain_grad")
             tensor._accumulate_grad(self.outward(grad))
         return grad
 
@@ -270,11 +277,15 @@ class _Pass:
             if grad.dtype != dtype:
                 grad = grad.astype(dtype)
             grads[i] = grad
+        if _Tracing.tracer is not None:
+            _Tracing.tracer.vjp(node, grad_outs, raw, grads)
         return grads
 
     def results(self) -> dict[Tensor, Tensor]:
         """dL/d leaf for every leaf reached (its hooks run now), and every captured gradient."""
         result: dict[Tensor, Tensor] = {}
+        if _Tracing.tracer is not None:
+            self.grads = {leaf: _Tracing.tracer.leaf_grad(leaf, g) for leaf, g in self.grads.items()}
         for leaf, g in self.grads.items():
             result[leaf] = leaf._run_hooks(self.outward(g)) if leaf._hooks else self.outward(g)
         for t, g in self.captured.items():
@@ -297,6 +308,8 @@ def backward(
     Non-leaf tensors marked with `retain_grad()` get `.grad` set on the way,
     unless `fill_retained=False` (`grad()` promises to leave every `.grad` alone).
     """
+    if _Tracing.tracer is not None:
+        _Tracing.tracer.begin_pass(create_graph)
     state = _Pass(create_graph, capture, fill_retained)
     for root, seed in zip(roots, seeds, strict=True):
         state.add(root, state.inward(seed))

@@ -32,6 +32,15 @@ _sequence = itertools.count()
 _OUTPUT = object()  # marks "the output of this node" among saved values
 
 
+class _Tracing:
+    """The recorder of `tg.compile` (tinygrad_rnn/compile/record.py) while it records a call, else None.
+
+    The engine tells it each primitive it applies and each step of a plain backward pass;
+    when nothing records, that costs one attribute test per op."""
+
+    tracer: Any = None
+
+
 class Function:
     """A primitive operation and, once applied, one node of the tape.
 
@@ -144,9 +153,11 @@ class Function:
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
         raw = cls.forward(ctx, *arrays, **kwargs)
         if type(raw) is tuple:
-            return _apply_several(ctx, raw, args)
+            return _apply_several(ctx, raw, args, arrays, kwargs)
         # A ufunc on 0-d arrays returns a numpy scalar; asarray makes a new array, but `raw` is still the output.
         out_data = raw if type(raw) is np.ndarray else np.asarray(raw)
+        if _Tracing.tracer is not None:
+            _Tracing.tracer.forward(ctx, args, arrays, kwargs, (out_data,), record)
         if not (record and out_data.dtype.kind == "f"):
             if record and out_data.dtype.kind == "c":
                 raise _complex_error(ctx, out_data.dtype)
@@ -220,10 +231,14 @@ class Function:
         ctx._frozen = None
 
 
-def _apply_several(ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...]) -> tuple[Tensor, ...]:
+def _apply_several(
+    ctx: Function, raw: tuple[Any, ...], args: tuple[Any, ...], inputs: list[Any], kwargs: dict[str, Any]
+) -> tuple[Tensor, ...]:
     """The rest of `Function.apply` for a forward that returned several arrays."""
     arrays = [np.asarray(a) for a in raw]
     record = True in ctx.needs_input_grad and all(a.dtype.kind == "f" for a in arrays)
+    if _Tracing.tracer is not None:
+        _Tracing.tracer.forward(ctx, args, inputs, kwargs, tuple(arrays), record)
     if True in ctx.needs_input_grad and not record:
         for a in arrays:
             if a.dtype.kind == "c":

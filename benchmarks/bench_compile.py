@@ -1,0 +1,91 @@
+"""bench_compile.py — the composed RNN cell, eager on the tape and replayed by tg.compile, against the reference.
+
+The cell is issue 10's: `h = (x_t @ W_hx + h @ W_hh + b).tanh()` written with raw
+Tensor ops, a readout `h @ W_oh + b_o` and an MSE term per step, then one
+backward. Ratios are median times over the hand-written per-step numpy BPTT
+(tinygrad_rnn.checks.reference) of the same step, in the same run; the
+first-call (record) cost is given as a multiple of one eager step.
+
+Run: python benchmarks/bench_compile.py [--sizes small,typical] [--rounds 7] [--dtype float32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+import numpy as np
+from bench_rnn import SIZES, ReferenceStep, interleaved_times, make_problem
+
+import tinygrad_rnn as tg
+
+
+def composed_step(problem: dict[str, np.ndarray]) -> tuple[Any, list[tg.Tensor]]:
+    """The training step as a function of (x, targets), closing over its parameters."""
+    w_hx = tg.Tensor(problem["weight_ih"].T.copy(), requires_grad=True)
+    w_hh = tg.Tensor(problem["weight_hh"].T.copy(), requires_grad=True)
+    b = tg.Tensor(problem["bias_ih"] + problem["bias_hh"], requires_grad=True)
+    w_oh = tg.Tensor(problem["weight_out"].T.copy(), requires_grad=True)
+    b_o = tg.Tensor(problem["bias_out"], requires_grad=True)
+    params = [w_hx, w_hh, b, w_oh, b_o]
+
+    def step(x: np.ndarray, targets: np.ndarray) -> tg.Tensor:
+        xs, ys = tg.Tensor(x).unbind(0), tg.Tensor(targets).unbind(0)
+        h = tg.zeros(x.shape[1], w_hh.shape[0], dtype=x.dtype)
+        loss: Any = 0.0
+        for x_t, y_t in zip(xs, ys, strict=True):
+            h = (x_t @ w_hx + h @ w_hh + b).tanh()
+            loss = loss + ((h @ w_oh + b_o - y_t) ** 2).mean()
+        loss = loss * (1.0 / len(xs))
+        loss.backward()
+        return loss.detach()
+
+    return step, params
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="small,typical")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--dtype", default="float32")
+    args = parser.parse_args()
+    for name in args.sizes.split(","):
+        problem = make_problem(SIZES[name], np.dtype(args.dtype))
+        step, params = composed_step(problem)
+        compiled = tg.compile(step)
+        x, targets = problem["x"], problem["targets"]
+        start = time.perf_counter()
+        compiled(x, targets)  # the first call records
+        record = time.perf_counter() - start
+        eager_grads = [p.grad.numpy().copy() for p in params]  # type: ignore[union-attr]
+        for p in params:
+            p.grad = None
+        compiled(x, targets)  # a replay gives the same gradients, to the last bit
+        assert all(np.array_equal(p.grad.numpy(), g) for p, g in zip(params, eager_grads, strict=True))  # type: ignore[union-attr]
+
+        def zeroed(run: Any, params: list[tg.Tensor] = params, x: Any = x, targets: Any = targets) -> Any:
+            def timed() -> Any:
+                for p in params:
+                    p.grad = None
+                return run(x, targets)
+
+            return timed
+
+        times = interleaved_times(
+            {"reference": ReferenceStep(problem, hoisted=False), "eager": zeroed(step), "compiled": zeroed(compiled)},
+            args.rounds,
+        )
+        ref = statistics.median(times["reference"])
+        eager = statistics.median(times["eager"])
+        replay = statistics.median(times["compiled"])
+        instructions = len(compiled.last.instructions) if compiled.last else 0
+        print(
+            f"{name} {SIZES[name]} {args.dtype}: reference {ref * 1e3:.2f} ms | eager {eager / ref:.2f}x | "
+            f"compiled {replay / ref:.2f}x | record {record / eager:.1f} eager steps | {instructions} instructions"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""passes.py — optimisations over a recorded `Program`, each a named function from program to program.
+
+A pass may change how a program computes, never what it writes: fn's return
+value and every `.grad`. Each is shown with its before/after listing in
+docs/compile.md and checked by tests/test_compile.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from typing import Any
+
+from .program import Instruction, Program
+from .record import add_terms
+
+
+def dead_code(program: Program) -> Program:
+    """Drop every instruction none of whose outputs is read later, by another instruction, a `.grad`
+    write or fn's return value.
+
+    An eager call computes things nothing reads (a forward value no loss depends on, a
+    gradient for an input that needs none); the tape keeps them because it cannot know.
+    Every instruction is a pure function of its inputs (a forward runs on a fresh ctx),
+    so removing one that nothing reads changes no result. One walk from the end suffices:
+    an instruction is live only if a live one after it (or a result) reads it."""
+    live = {slot for slot, _ in program.grad_writes}
+    result = program.result
+    live |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    kept = []
+    for ins in reversed(program.instructions):
+        if live.intersection(ins.outs):
+            kept.append(ins)
+            live.update(ins.ins)
+    kept.reverse()
+    return dataclasses.replace(
+        program,
+        instructions=kept,
+        _straight=None,
+        reads=[(s, t) for s, t in program.reads if s in live],
+        constants=[(s, v) for s, v in program.constants if s in live],
+        arguments=[(s, i) for s, i in program.arguments if s in live],
+    )
+
+
+def add_in_place(program: Program) -> Program:
+    """Accumulate gradient terms into one buffer: `%9 = add(%7, %8)` becomes `%9 = add_(%7, %8)`
+    (numpy's `+=`) when %7 is a sum an earlier `add` made and this add is its only reader.
+
+    A weight used at T steps receives T terms; the eager walk adds them in place into a
+    buffer it owns, deciding ownership per tensor at run time. Here it is decided once:
+    a sum no one else reads, of the same shape and dtype as the result, is ours to
+    overwrite, and `a += b` gives the same bits as `a + b`."""
+    reads = Counter(i for ins in program.instructions for i in ins.ins)
+    result = program.result
+    kept = {slot for slot, _ in program.grad_writes}
+    kept |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    sums = {ins.outs[0] for ins in program.instructions if ins.run is add_terms or ins.run is _add_into}
+    rewritten = []
+    for ins in program.instructions:
+        if ins.run is add_terms:  # a sum of two gradient terms (not the forward op of the same name)
+            total, (buffer, term) = ins.outs[0], ins.ins
+            ours = buffer in sums and reads[buffer] == 1 and buffer not in kept and buffer != term
+            if ours and program.meta[buffer] == program.meta[total]:
+                ins = Instruction("add_", _add_into, ins.ins, ins.outs, backward=ins.backward)
+        rewritten.append(ins)
+    return dataclasses.replace(program, instructions=rewritten, _straight=None)
+
+
+def _add_into(buffer: Any, term: Any) -> tuple[Any]:
+    buffer += term
+    return (buffer,)
+
+
+PASSES = (dead_code, add_in_place)  # run in this order on every new recording

@@ -1,0 +1,147 @@
+"""program.py — a recorded step laid flat: numbered slots and the instructions that fill them.
+
+A `Program` is a Wengert list. Every value the recorded call computed lives
+in a numbered slot (`%7`); an instruction is a plain function on arrays that
+reads some slots and writes others. Slots are filled from three places before
+the first instruction runs:
+
+- the call's arguments (the arrays of its Tensor and ndarray arguments);
+- reads: the *current* `.data` of a tensor the function closed over (a
+  parameter), so an optimizer that rebinds `.data` between calls just works;
+- constants: arrays made inside the function from no input (a target of
+  ones, a seed gradient of 1, zeros for an output no gradient reached).
+
+Replaying is then `for instruction in program: instruction.run(slots)`: no
+Tensor, no graph walk, no dictionary keyed by tensors, no shape check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.mode import _GradMode
+from ..core.tensor import Tensor
+
+
+@dataclass
+class Instruction:
+    """`outs = run(*ins)` over slot numbers; `label` and `params` are what the listing shows."""
+
+    label: str
+    run: Callable[..., tuple[Any, ...]]
+    ins: tuple[int, ...]
+    outs: tuple[int, ...]
+    params: str = ""
+    backward: bool = False  # part of the backward pass (for the listing's divider)
+
+
+@dataclass
+class Program:
+    """One recording of a compiled function, for one key (shapes, dtypes, aliasing, other arguments)."""
+
+    size: int = 0  # number of slots
+    meta: list[str] = field(default_factory=list)  # "(4, 8) float64" per slot, for the listing
+    arguments: list[tuple[int, int]] = field(default_factory=list)  # (slot, argument index)
+    reads: list[tuple[int, Tensor]] = field(default_factory=list)  # (slot, closed-over tensor)
+    constants: list[tuple[int, Any]] = field(default_factory=list)
+    instructions: list[Instruction] = field(default_factory=list)
+    grad_writes: list[tuple[int, Any]] = field(default_factory=list)  # (slot, argument index or a tensor)
+    result: Any = None  # None, a slot, or a tuple of slots: fn's return value
+    python_arrays: list[tuple[str, Any]] = field(default_factory=list)  # (op, array) made in Python, kept as is
+    contexts: set[int] = field(default_factory=set)  # slots holding a forward's ctx (what its VJP reads)
+    _straight: Callable[[list[Any]], dict[int, Any]] | None = None
+    verified: bool = True  # False until a second recording shows python_arrays did not change
+
+    def new_slot(self, value: Any) -> int:
+        self.meta.append(describe(value))
+        self.size += 1
+        return self.size - 1
+
+    def replay(self, arrays: list[Any], tensors: list[Any]) -> Any:
+        """Run the program on a call's argument arrays; write `.grad`s; return fn's result."""
+        previous, _GradMode.enabled = _GradMode.enabled, False  # VJPs read ctx.saved_tensors as arrays
+        try:
+            slots = self.straight_line()(arrays)
+        finally:
+            _GradMode.enabled = previous
+        for slot, target in self.grad_writes:
+            leaf = tensors[target] if isinstance(target, int) else target
+            accumulate_grad(leaf, Tensor._make(slots[slot], None))
+        if self.result is None:
+            return None
+        if isinstance(self.result, tuple):
+            return tuple(Tensor._make(slots[s], None) for s in self.result)
+        return Tensor._make(slots[self.result], None)
+
+    def straight_line(self) -> Callable[[list[Any]], dict[int, Any]]:
+        """The program as one generated Python function, made once: a line per instruction, a local
+        variable per slot (`s7 = run3(s1, s5)[0]`), so a replay does no list indexing and no loop.
+        It returns the slots that `.grad` writes and the result read."""
+        if self._straight is not None:
+            return self._straight
+        names: dict[str, Any] = {}
+        lines = ["def replay(arrays):"]
+        for slot, index in self.arguments:
+            lines.append(f"    s{slot} = arrays[{index}]")
+        for k, (slot, tensor) in enumerate(self.reads):
+            names[f"read{k}"] = tensor
+            lines.append(f"    s{slot} = read{k}.data")
+        for k, (slot, value) in enumerate(self.constants):
+            names[f"constant{k}"] = value
+            lines.append(f"    s{slot} = constant{k}")
+        for k, ins in enumerate(self.instructions):
+            names[f"run{k}"] = ins.run
+            call = f"run{k}({', '.join(f's{i}' for i in ins.ins)})"
+            outs = [f"s{o}" for o in ins.outs]
+            lines.append(f"    {outs[0]} = {call}[0]" if len(outs) == 1 else f"    {', '.join(outs)} = {call}")
+        wanted = {slot for slot, _ in self.grad_writes}
+        result = self.result
+        wanted |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+        lines.append("    return {" + ", ".join(f"{w}: s{w}" for w in sorted(wanted)) + "}")
+        exec("\n".join(lines), names)  # our own generated code: slot names and calls only
+        self._straight = names["replay"]
+        return self._straight
+
+    def name(self, slot: int) -> str:
+        return f"ctx%{slot}" if slot in self.contexts else f"%{slot}"
+
+    def listing(self) -> str:
+        """The program as `tg.trace` prints a tape: inputs, then forward, then backward."""
+        lines = [f"%{s} = argument {i}  {self.meta[s]}" for s, i in self.arguments]
+        lines += [f"%{s} = read {_tensor_name(t)}  {self.meta[s]}" for s, t in self.reads]
+        lines += [f"%{s} = constant  {self.meta[s]}" for s, _ in self.constants]
+        in_backward = False
+        for ins in self.instructions:
+            if ins.backward and not in_backward:
+                lines.append("-- backward --")
+                in_backward = True
+            args = ", ".join(self.name(i) for i in ins.ins)
+            if ins.params:
+                args = f"{args}, {ins.params}" if args else ins.params
+            outs = ", ".join(self.name(o) for o in ins.outs) or "()"
+            shown = "; ".join(self.meta[o] for o in ins.outs if self.meta[o])
+            lines.append(f"{outs} = {ins.label}({args})  {shown}".rstrip())
+        for slot, target in self.grad_writes:
+            where = f"argument {target}" if isinstance(target, int) else _tensor_name(target)
+            lines.append(f"{where}.grad += %{slot}")
+        return "\n".join(lines)
+
+
+# Set by record.py to the engine's own `Tensor._accumulate_grad`, which it swaps while recording.
+accumulate_grad: Callable[[Tensor, Tensor], None] = Tensor._accumulate_grad
+
+
+def describe(value: Any) -> str:
+    if isinstance(value, np.ndarray | np.generic) or (hasattr(value, "shape") and hasattr(value, "dtype")):
+        shape = tuple(value.shape)
+        text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+        return f"{text} {np.dtype(value.dtype)}"
+    return ""
+
+
+def _tensor_name(tensor: Tensor) -> str:
+    return f"tensor{tuple(tensor.shape)}"
