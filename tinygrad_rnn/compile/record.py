@@ -239,7 +239,10 @@ class Recorder:
                 out.append(value)
             return tuple(out)
 
+        kind = "tuple" if type(raw) is tuple else "list" if type(raw) is list else "single"
         self._emit(f"{node.name}.vjp", run, ins, out_slots)
+        raw_meta = tuple(describe(r) for r in raws)
+        self.program.instructions[-1].vjp = (cls.backward, kind, tuple(posts), raw_meta)
 
     def add(self, previous: Any, grad: Any) -> Any:
         total = previous + grad
