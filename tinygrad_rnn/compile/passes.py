@@ -82,7 +82,8 @@ def unwrap_vjps(program: Program) -> Program:
     casts it to its input's dtype, checking every case on every call. The recording already
     knows which cases happen, so here each becomes an instruction of its own, only where it
     is needed: `%9 = add.vjp(ctx%3, %8)` becomes `%9, %12 = add.vjp(ctx%3, %8)` then
-    `%10 = sum_to(%12, axes=(0,), shape=(2,))`. Most VJPs need none of it, and then the
+    `%10 = sum_to(%12, axes=(0,), shape=(2,))`, or `reshape(%12, shape=(2,))` where every
+    summed axis has length 1 (a batch of one). Most VJPs need none of it, and then the
     instruction is the primitive's own `backward` with no Python around it. Same numpy
     calls, same order: the same bits."""
     meta, discarded = list(program.meta), set(program.discarded)
@@ -91,11 +92,11 @@ def unwrap_vjps(program: Program) -> Program:
         if ins.vjp is None:
             rewritten.append(ins)
             continue
-        backward, kind, posts, raw_meta = ins.vjp
+        backward, kind, posts, raw_shapes = ins.vjp
         outs: list[int] = []
         after: list[Instruction] = []
         given = iter(ins.outs)
-        for post, described in zip(posts, raw_meta, strict=True):
+        for post, (raw_shape, described) in zip(posts, raw_shapes, strict=True):
             if post is None:
                 meta.append("")
                 outs.append(len(meta) - 1)  # a slot for the None the VJP returns there; nothing reads it
@@ -113,7 +114,13 @@ def unwrap_vjps(program: Program) -> Program:
                 ([f"axes={axes}", f"shape={shape}"] if axes is not None else [])
                 + ([f"dtype={np.dtype(dtype)}"] if dtype is not None else [])
             )
-            label = "sum_to" if axes is not None else "astype"
+            if axes is not None and all(raw_shape[a] == 1 for a in axes):
+                # Summing axes of length 1 adds nothing: the same values, reshaped (a view, no copy).
+                axes = None
+                params = ", ".join([f"shape={shape}"] + ([f"dtype={np.dtype(dtype)}"] if dtype is not None else []))
+                label = "reshape"
+            else:
+                label = "sum_to" if axes is not None else "astype"
             after.append(Instruction(label, _shape_work(axes, shape, dtype), (raw,), (slot,), params, backward=True))
         if kind == "single":
             run: Any = _one(backward)
@@ -136,10 +143,11 @@ def _one(backward: Any) -> Any:
 def _shape_work(axes: tuple[int, ...] | None, shape: tuple[int, ...], dtype: Any) -> Any:
     if axes is None:
 
-        def cast(value: Any) -> tuple[Any]:
-            return (value.astype(dtype),)
+        def reshape(value: Any) -> tuple[Any]:
+            value = value.reshape(shape)
+            return (value if dtype is None else value.astype(dtype),)
 
-        return cast
+        return reshape
 
     def sum_to(value: Any) -> tuple[Any]:
         value = value.sum(axis=axes, keepdims=True).reshape(shape)
