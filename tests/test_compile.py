@@ -345,6 +345,32 @@ def test_unwrap_vjps_pass_lists_shape_work_and_keeps_every_bit(rows: int, cols: 
     assert "_, " in after  # x needs no gradient: its slot of mul.vjp is listed as _
 
 
+def test_unwrap_vjps_pass_lists_a_dtype_cast_and_keeps_every_bit() -> None:
+    """A float32 product promoted to float64: its float32 factor's gradient is cast back by `astype`."""
+
+    def make() -> tuple[Any, tg.Tensor, tg.Tensor]:
+        w = tg.Tensor(np.array([0.5, -1.0], np.float32), requires_grad=True)
+        v = tg.Tensor(np.array([[0.3, 0.7]]), requires_grad=True)
+
+        def step(x: np.ndarray) -> None:
+            ((tg.Tensor(x) * w * v) ** 2).sum().backward()
+
+        return step, w, v
+
+    (step, w, v), (eager, w2, v2) = make(), make()
+    compiled = tg.compile(step)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.standard_normal((3, 2)).astype(np.float32)
+        compiled(x)
+        eager(x)
+    for p, q in ((w, w2), (v, v2)):
+        assert p.grad.dtype == q.grad.dtype  # type: ignore[union-attr]
+        assert p.grad.numpy().tobytes() == q.grad.numpy().tobytes()  # type: ignore[union-attr]
+    assert compiled.recorded is not None and "astype(" not in compiled.recorded.listing()
+    assert "= astype(" in compiled.program and "dtype=float32" in compiled.program
+
+
 @pytest.mark.parametrize(
     "derive",
     [
