@@ -310,6 +310,67 @@ def test_add_in_place_pass_accumulates_a_shared_weight_into_one_buffer() -> None
     assert "= add_(" in after
 
 
+@given(
+    rows=st.integers(1, 4),
+    cols=st.integers(1, 3),
+    seed=st.integers(0, 2**16),
+    dtype=st.sampled_from([np.float32, np.float64]),
+)
+def test_unwrap_vjps_pass_lists_shape_work_and_keeps_every_bit(rows: int, cols: int, seed: int, dtype: Any) -> None:
+    """A bias and a row scale broadcast over the batch: their gradients are summed back by `sum_to`
+    (a `reshape` when the batch has one row)."""
+    rng = np.random.default_rng(seed)
+    values = [rng.standard_normal(shape).astype(dtype) for shape in [(cols,), (1, cols), (cols,)]] * 2
+    w, scale, b, w2, scale2, b2 = (tg.Tensor(v, requires_grad=True) for v in values)
+
+    def make(w: tg.Tensor, scale: tg.Tensor, b: tg.Tensor) -> Any:
+        def step(x: np.ndarray) -> tg.Tensor:
+            loss = ((tg.Tensor(x) * w * scale + b).tanh() ** 2).mean()
+            loss.backward()
+            return loss.detach()
+
+        return step
+
+    compiled, eager = tg.compile(make(w, scale, b)), make(w2, scale2, b2)
+    for _ in range(3):  # the first call records, the others replay; .grad accumulates over all three
+        x = rng.standard_normal((rows, cols)).astype(dtype)
+        assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
+    for p, q in zip((w, scale, b), (w2, scale2, b2), strict=True):
+        assert p.grad.numpy().tobytes() == q.grad.numpy().tobytes()  # type: ignore[union-attr]
+    assert compiled.recorded is not None
+    before, after = compiled.recorded.listing(), compiled.program
+    assert "sum_to(" not in before and "_, " not in before
+    # w and b are (cols,) from (rows, cols), scale (1, cols); summing one row is a reshape
+    assert (after.count("= sum_to("), after.count("= reshape(")) == ((3, 0) if rows > 1 else (0, 2))
+    assert "_, " in after  # x needs no gradient: its slot of mul.vjp is listed as _
+
+
+def test_unwrap_vjps_pass_lists_a_dtype_cast_and_keeps_every_bit() -> None:
+    """A float32 product promoted to float64: its float32 factor's gradient is cast back by `astype`."""
+
+    def make() -> tuple[Any, tg.Tensor, tg.Tensor]:
+        w = tg.Tensor(np.array([0.5, -1.0], np.float32), requires_grad=True)
+        v = tg.Tensor(np.array([[0.3, 0.7]]), requires_grad=True)
+
+        def step(x: np.ndarray) -> None:
+            ((tg.Tensor(x) * w * v) ** 2).sum().backward()
+
+        return step, w, v
+
+    (step, w, v), (eager, w2, v2) = make(), make()
+    compiled = tg.compile(step)
+    rng = np.random.default_rng(5)
+    for _ in range(3):
+        x = rng.standard_normal((3, 2)).astype(np.float32)
+        compiled(x)
+        eager(x)
+    for p, q in ((w, w2), (v, v2)):
+        assert p.grad.dtype == q.grad.dtype  # type: ignore[union-attr]
+        assert p.grad.numpy().tobytes() == q.grad.numpy().tobytes()  # type: ignore[union-attr]
+    assert compiled.recorded is not None and "astype(" not in compiled.recorded.listing()
+    assert "= astype(" in compiled.program and "dtype=float32" in compiled.program
+
+
 @pytest.mark.parametrize(
     "derive",
     [

@@ -11,6 +11,8 @@ import dataclasses
 from collections import Counter
 from typing import Any
 
+import numpy as np
+
 from .program import Instruction, Program
 from .record import add_terms
 
@@ -72,4 +74,86 @@ def _add_into(buffer: Any, term: Any) -> tuple[Any]:
     return (buffer,)
 
 
-PASSES = (dead_code, add_in_place)  # run in this order on every new recording
+def unwrap_vjps(program: Program) -> Program:
+    """Call each primitive's VJP directly, and list the shape work that was wrapped around it.
+
+    As recorded, a VJP instruction is a wrapper: it calls `backward`, drops the gradients of
+    inputs that need none, sums each gradient back to its input's shape (unbroadcast) and
+    casts it to its input's dtype, checking every case on every call. The recording already
+    knows which cases happen, so here each becomes an instruction of its own, only where it
+    is needed: `%9 = add.vjp(ctx%3, %8)` becomes `%9, %12 = add.vjp(ctx%3, %8)` then
+    `%10 = sum_to(%12, axes=(0,), shape=(2,))`, or `reshape(%12, shape=(2,))` where every
+    summed axis has length 1 (a batch of one). Most VJPs need none of it, and then the
+    instruction is the primitive's own `backward` with no Python around it. Same numpy
+    calls, same order: the same bits."""
+    meta, discarded = list(program.meta), set(program.discarded)
+    rewritten: list[Instruction] = []
+    for ins in program.instructions:
+        if ins.vjp is None:
+            rewritten.append(ins)
+            continue
+        backward, kind, posts, raw_shapes = ins.vjp
+        outs: list[int] = []
+        after: list[Instruction] = []
+        given = iter(ins.outs)
+        for post, (raw_shape, described) in zip(posts, raw_shapes, strict=True):
+            if post is None:
+                meta.append("")
+                outs.append(len(meta) - 1)  # a slot for the None the VJP returns there; nothing reads it
+                discarded.add(len(meta) - 1)
+                continue
+            slot = next(given)
+            axes, shape, dtype = post
+            if axes is None and dtype is None:
+                outs.append(slot)
+                continue
+            meta.append(described)  # the raw gradient, before its shape work
+            raw = len(meta) - 1
+            outs.append(raw)
+            params = ", ".join(
+                ([f"axes={axes}", f"shape={shape}"] if axes is not None else [])
+                + ([f"dtype={np.dtype(dtype)}"] if dtype is not None else [])
+            )
+            if axes is not None and all(raw_shape[a] == 1 for a in axes):
+                # Summing axes of length 1 adds nothing: the same values, reshaped (a view, no copy).
+                axes = None
+                params = ", ".join([f"shape={shape}"] + ([f"dtype={np.dtype(dtype)}"] if dtype is not None else []))
+                label = "reshape"
+            else:
+                label = "sum_to" if axes is not None else "astype"
+            after.append(Instruction(label, _shape_work(axes, shape, dtype), (raw,), (slot,), params, backward=True))
+        if kind == "single":
+            run: Any = _one(backward)
+        else:
+            run = backward  # returns a tuple or list, unpacked by the generated code
+        rewritten.append(Instruction(ins.label, run, ins.ins, tuple(outs), ins.params, backward=ins.backward))
+        rewritten.extend(after)
+    return dataclasses.replace(
+        program, instructions=rewritten, meta=meta, size=len(meta), discarded=discarded, _straight=None
+    )
+
+
+def _one(backward: Any) -> Any:
+    def run(*values: Any) -> tuple[Any]:
+        return (backward(*values),)
+
+    return run
+
+
+def _shape_work(axes: tuple[int, ...] | None, shape: tuple[int, ...], dtype: Any) -> Any:
+    if axes is None:
+
+        def reshape(value: Any) -> tuple[Any]:
+            value = value.reshape(shape)
+            return (value if dtype is None else value.astype(dtype),)
+
+        return reshape
+
+    def sum_to(value: Any) -> tuple[Any]:
+        value = value.sum(axis=axes, keepdims=True).reshape(shape)
+        return (value if dtype is None else value.astype(dtype),)
+
+    return sum_to
+
+
+PASSES = (dead_code, add_in_place, unwrap_vjps)  # run in this order on every new recording

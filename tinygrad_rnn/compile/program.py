@@ -37,6 +37,7 @@ class Instruction:
     outs: tuple[int, ...]
     params: str = ""
     backward: bool = False  # part of the backward pass (for the listing's divider)
+    vjp: Any = None  # for a VJP: (backward, kind, posts, raw shapes) as recorded, for the unwrap_vjps pass
 
 
 @dataclass
@@ -53,6 +54,7 @@ class Program:
     result: Any = None  # None, a slot, or a tuple of slots: fn's return value
     python_arrays: list[tuple[str, Any]] = field(default_factory=list)  # (op, array) made in Python, kept as is
     contexts: set[int] = field(default_factory=set)  # slots holding a forward's ctx (what its VJP reads)
+    discarded: set[int] = field(default_factory=set)  # slots for values nothing reads (a VJP's None), listed as _
     _straight: Callable[[list[Any]], dict[int, Any]] | None = None
     verified: bool = True  # False until a second recording shows python_arrays did not change
 
@@ -107,6 +109,8 @@ class Program:
         return self._straight
 
     def name(self, slot: int) -> str:
+        if slot in self.discarded:
+            return "_"
         return f"ctx%{slot}" if slot in self.contexts else f"%{slot}"
 
     def listing(self) -> str:

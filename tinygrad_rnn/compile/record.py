@@ -239,7 +239,10 @@ class Recorder:
                 out.append(value)
             return tuple(out)
 
+        kind = "tuple" if type(raw) is tuple else "list" if type(raw) is list else "single"
         self._emit(f"{node.name}.vjp", run, ins, out_slots)
+        raw_shapes = tuple((tuple(r.shape), describe(r)) if r is not None else ((), "") for r in raws)
+        self.program.instructions[-1].vjp = (cls.backward, kind, tuple(posts), raw_shapes)
 
     def add(self, previous: Any, grad: Any) -> Any:
         total = previous + grad
