@@ -119,6 +119,12 @@ def add_training_options(
         help=f"clip the gradient norm to this value; 0 turns clipping off (default: {clip})",
     )
     add_seed_option(group, "random seed, for reproducible runs")
+    group.add_argument(
+        "--no-compile",
+        dest="compile",
+        action="store_false",
+        help="run each training step eagerly instead of replaying it with tg.compile (same results, slower)",
+    )
     return group
 
 
@@ -194,6 +200,16 @@ def cosine_lr(peak: float, step: int, total: int) -> float:
 def set_lr(optimizer: Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def compiled(fn: Callable[..., Any], enabled: bool) -> Callable[..., Any]:
+    """`fn` recorded once and replayed by tg.compile, or `fn` itself (--no-compile). The optimizer step,
+    zero_grad, clipping and `.item()` stay outside `fn`: tg.compile refuses them inside."""
+    if not enabled:
+        return fn
+    from ..compile import compile
+
+    return compile(fn)
 
 
 def clip_gradients(params: list[Parameter], max_norm: float) -> None:
