@@ -229,7 +229,7 @@ def test_chars_resume_continues_from_the_checkpoint(
 def test_compiled_training_steps_match_eager_to_the_bit(
     capsys: pytest.CaptureFixture[str], text_file: Path, tmp_path: Path, cell: str
 ) -> None:
-    """forecast and chars replay their step with tg.compile; --no-compile runs it eagerly. The checkpoints
+    """forecast and chars can replay their step with tg.compile; --no-compile runs it eagerly. The checkpoints
     (parameters and optimizer state) must be identical: chars carries an LSTM's (h, c) through the compiled
     step and wraps around to a fresh state; forecast cuts each window into 3 truncated-BPTT chunks."""
     commands = {
@@ -238,7 +238,7 @@ def test_compiled_training_steps_match_eager_to_the_bit(
     }
     for name, argv in commands.items():
         saved = []
-        for flags in ([], ["--no-compile"]):
+        for flags in (["--compile"], ["--no-compile"]):
             status, out, _ = run(capsys, *argv, *flags, "--checkpoint", f"{name}.npz", "--force")
             assert status == 0, out
             saved.append(dict(np.load(tmp_path / f"{name}.npz")))

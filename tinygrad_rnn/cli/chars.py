@@ -41,7 +41,14 @@ def add_parsers(subparsers: Any) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--text", metavar="FILE", help="a UTF-8 text file (default: CPython's help topics)")
     common.add_model_options(parser, cell="gru", hidden=128, layers=1)
-    training = common.add_training_options(parser, lr=0.01, batch=64, bptt=32)
+    training = common.add_training_options(
+        parser,
+        lr=0.01,
+        batch=64,
+        bptt=32,
+        compile=False,  # measured slower on these defaults (benchmarks/RESULTS.md, 2026-12-02)
+        compile_note="; on this command's defaults the replay is slower than eager",
+    )
     training.add_argument(
         "--steps",
         type=common.positive_int,

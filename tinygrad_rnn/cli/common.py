@@ -97,7 +97,14 @@ def model_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_training_options(
-    parser: argparse.ArgumentParser, *, lr: float, batch: int, bptt: int | None, clip: float = 1.0
+    parser: argparse.ArgumentParser,
+    *,
+    lr: float,
+    batch: int,
+    bptt: int | None,
+    clip: float = 1.0,
+    compile: bool = True,
+    compile_note: str = "",
 ) -> argparse._ArgumentGroup:
     group = parser.add_argument_group("training")
     group.add_argument("--lr", type=positive_float, default=lr, help=f"learning rate (default: {lr})")
@@ -120,10 +127,11 @@ def add_training_options(
     )
     add_seed_option(group, "random seed, for reproducible runs")
     group.add_argument(
-        "--no-compile",
-        dest="compile",
-        action="store_false",
-        help="run each training step eagerly instead of replaying it with tg.compile (same results, slower)",
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=compile,
+        help="replay the forward and backward of each training step with tg.compile instead of running it "
+        f"eagerly; the same results to the bit (default: {'on' if compile else 'off'}{compile_note})",
     )
     return group
 
