@@ -4,7 +4,9 @@ The cell is issue 10's: `h = (x_t @ W_hx + h @ W_hh + b).tanh()` written with ra
 Tensor ops, a readout `h @ W_oh + b_o` and an MSE term per step, then one
 backward. Ratios are median times over the hand-written per-step numpy BPTT
 (tinygrad_rnn.checks.reference) of the same step, in the same run; the
-first-call (record) cost is given as a multiple of one eager step.
+first-call (record) cost is given as a multiple of one eager step. The cell
+(`composed_step`) lives in bench_rnn.py, whose "composed" pair times it
+beside the other pairs, each eager and compiled.
 
 Run: python benchmarks/bench_compile.py [--sizes small,typical] [--rounds 7] [--dtype float32] [--profile]
 
@@ -21,32 +23,9 @@ import time
 from typing import Any
 
 import numpy as np
-from bench_rnn import SIZES, ReferenceStep, interleaved_times, make_problem
+from bench_rnn import SIZES, ReferenceStep, composed_step, interleaved_times, make_problem
 
 import tinygrad_rnn as tg
-
-
-def composed_step(problem: dict[str, np.ndarray]) -> tuple[Any, list[tg.Tensor]]:
-    """The training step as a function of (x, targets), closing over its parameters."""
-    w_hx = tg.Tensor(problem["weight_ih"].T.copy(), requires_grad=True)
-    w_hh = tg.Tensor(problem["weight_hh"].T.copy(), requires_grad=True)
-    b = tg.Tensor(problem["bias_ih"] + problem["bias_hh"], requires_grad=True)
-    w_oh = tg.Tensor(problem["weight_out"].T.copy(), requires_grad=True)
-    b_o = tg.Tensor(problem["bias_out"], requires_grad=True)
-    params = [w_hx, w_hh, b, w_oh, b_o]
-
-    def step(x: np.ndarray, targets: np.ndarray) -> tg.Tensor:
-        xs, ys = tg.Tensor(x).unbind(0), tg.Tensor(targets).unbind(0)
-        h = tg.zeros(x.shape[1], w_hh.shape[0], dtype=x.dtype)
-        loss: Any = 0.0
-        for x_t, y_t in zip(xs, ys, strict=True):
-            h = (x_t @ w_hx + h @ w_hh + b).tanh()
-            loss = loss + ((h @ w_oh + b_o - y_t) ** 2).mean()
-        loss = loss * (1.0 / len(xs))
-        loss.backward()
-        return loss.detach()
-
-    return step, params
 
 
 def profile_replay(compiled: Any, params: list[tg.Tensor], x: Any, targets: Any, rounds: int) -> str:

@@ -6,7 +6,9 @@ matters less:
 1. Overhead per op: a chain y = ((x * c) * c) * ... of N small multiplies,
    forward and backward through the engine, against the bare numpy calls that
    do the same arithmetic (one multiply forward and one backward per op).
-   overhead = (engine - numpy) / N.
+   overhead = (engine - numpy) / N. The same chain compiled by `tg.compile`
+   (recorded once, then replayed as a flat program) is timed beside it:
+   replay overhead = (replay - numpy) / N.
 2. The tape walk: backward through chains of 10^3 .. 10^5 nodes. If the cost
    per node stays flat, the walk is linear in the number of nodes.
 
@@ -35,17 +37,24 @@ def _median_and_min(fn: Callable[[], None], rounds: int) -> tuple[float, float]:
     return statistics.median(times), min(times)
 
 
-def engine_chain(n: int, width: int) -> Callable[[], None]:
+def engine_chain(n: int, width: int, compiled: bool = False) -> Callable[[], None]:
     x = tg.Tensor(np.ones(width), requires_grad=True)
     c = tg.Tensor(np.full(width, 1.0001))
 
-    def run() -> None:
+    def chain() -> None:
         y = x
         for _ in range(n):
             y = y * c
         y.backward(np.ones(width))
-        x.grad = None
 
+    step = tg.compile(chain) if compiled else chain
+
+    def run() -> None:
+        step()
+        x.grad = None  # outside the step: tg.compile refuses a .grad changed other than by backward
+
+    if compiled:
+        run()  # records; the timed calls replay
     return run
 
 
@@ -65,22 +74,25 @@ def numpy_chain(n: int, width: int) -> Callable[[], None]:
 
 
 def overhead_per_op(n: int, rounds: int, width: int = 4) -> dict[str, float]:
-    # Interleave the two systems round by round, so drift in machine load hits both.
-    engine_times, numpy_times = [], []
-    run_engine, run_numpy = engine_chain(n, width), numpy_chain(n, width)
-    run_engine()
-    run_numpy()
+    # Interleave the systems round by round, so drift in machine load hits them all.
+    systems = {"engine": engine_chain(n, width), "replay": engine_chain(n, width, True), "numpy": numpy_chain(n, width)}
+    times: dict[str, list[float]] = {name: [] for name in systems}
+    for run in systems.values():
+        run()
     for _ in range(rounds):
-        for run, times in ((run_engine, engine_times), (run_numpy, numpy_times)):
+        for name, run in systems.items():
             start = time.perf_counter()
             run()
-            times.append(time.perf_counter() - start)
-    engine, bare = statistics.median(engine_times), statistics.median(numpy_times)
+            times[name].append(time.perf_counter() - start)
+    engine, replay, bare = (statistics.median(times[name]) for name in ("engine", "replay", "numpy"))
     return {
         "engine_us_per_op": 1e6 * engine / n,
+        "replay_us_per_op": 1e6 * replay / n,
         "numpy_us_per_op": 1e6 * bare / n,
         "overhead_us_per_op": 1e6 * (engine - bare) / n,
+        "replay_overhead_us_per_op": 1e6 * (replay - bare) / n,
         "ratio": engine / bare,
+        "replay_ratio": replay / bare,
     }
 
 
@@ -110,9 +122,14 @@ def main() -> None:
 
     stats = overhead_per_op(n, rounds)
     print(f"chain of {n} multiplies on (4,) arrays, forward + backward, median of {rounds} rounds")
-    print(f"  engine      {stats['engine_us_per_op']:7.2f} us/op")
-    print(f"  bare numpy  {stats['numpy_us_per_op']:7.2f} us/op")
-    print(f"  overhead    {stats['overhead_us_per_op']:7.2f} us/op   (engine / numpy = {stats['ratio']:.1f}x)")
+    print(f"  engine (eager)      {stats['engine_us_per_op']:7.2f} us/op")
+    print(f"  tg.compile replay   {stats['replay_us_per_op']:7.2f} us/op")
+    print(f"  bare numpy          {stats['numpy_us_per_op']:7.2f} us/op")
+    print(f"  eager overhead      {stats['overhead_us_per_op']:7.2f} us/op   (engine / numpy = {stats['ratio']:.1f}x)")
+    print(
+        f"  replay overhead     {stats['replay_overhead_us_per_op']:7.2f} us/op   "
+        f"(replay / numpy = {stats['replay_ratio']:.1f}x)"
+    )
     print("tape walk (backward only), time per node:")
     for size, per_node in walk_scaling(sizes, max(2, rounds // 5)):
         print(f"  {size:>7} nodes  {per_node:6.2f} us/node")

@@ -2,7 +2,7 @@
 
 A training step is: the tanh RNN over T steps, a linear readout at every step,
 an MSE loss, and the full backward pass to every parameter (and to x, which
-the reference also returns). Two pairs are compared, each as a ratio of median
+the reference also returns). Three pairs are compared, each as a ratio of median
 times within one run:
 
   percell   the engine running a per-step composed cell (nn.RNNCell and the
@@ -10,7 +10,14 @@ times within one run:
             the plain min-char-rnn-style BPTT;
   hoisted   nn.RNN (one matmul for the input projection of all steps, the
             readout applied to all steps at once), against
-            `reference.rnn_forward_backward_hoisted`, which does the same by hand.
+            `reference.rnn_forward_backward_hoisted`, which does the same by hand;
+  composed  issue 10's cell written with raw Tensor ops (`composed_step`), against
+            the per-step reference.
+
+Each engine side is also timed compiled: the same step replayed by `tg.compile`
+(the "compiled" column, as a ratio to the same reference in the same run). Then
+what a compiled program costs to make and to keep: the first call (record) as a
+multiple of one eager step, and the bytes the cache holds between calls.
 
 Before timing, the losses and gradients of each pair are checked to agree.
 Systems are interleaved round by round after a warm-up, so drift in machine
@@ -71,7 +78,9 @@ def make_problem(size: tuple[int, int, int, int], dtype: Any, seed: int = 0) -> 
 class EngineStep:
     """The tape: either a cell in a Python loop (percell) or nn.RNN over the whole sequence (hoisted)."""
 
-    def __init__(self, problem: dict[str, np.ndarray], hoisted: bool, cell: str = "rnn") -> None:
+    def __init__(
+        self, problem: dict[str, np.ndarray], hoisted: bool, cell: str = "rnn", compiled: bool = False
+    ) -> None:
         dtype = problem["x"].dtype
         inputs, hidden = problem["weight_ih"].shape[1], problem["weight_hh"].shape[0]
         self.hoisted = hoisted
@@ -87,6 +96,7 @@ class EngineStep:
             self.readout.bias.data = problem["bias_out"].copy()
         self.x = tg.Tensor(problem["x"], requires_grad=True)
         self.targets = problem["targets"]
+        self.forward_backward = tg.compile(self.step) if compiled else self.step
 
     def parameters(self) -> list[nn.Parameter]:
         return self.rnn.parameters() + self.readout.parameters()
@@ -95,6 +105,9 @@ class EngineStep:
         for p in self.parameters():
             p.grad = None
         self.x.grad = None
+        return float(self.forward_backward().item())  # outside the step: tg.compile refuses .item() inside
+
+    def step(self) -> tg.Tensor:
         if self.hoisted:
             output, _ = self.rnn(self.x)
             prediction = self.readout(output)
@@ -107,7 +120,7 @@ class EngineStep:
             prediction = tg.stack(predictions)
         loss = mse_loss(prediction, self.targets)
         loss.backward()
-        return float(loss.item())
+        return loss.detach()
 
     def grads(self) -> dict[str, np.ndarray]:
         suffix = "_l0" if self.hoisted else ""
@@ -115,6 +128,54 @@ class EngineStep:
         out = {name: getattr(self.rnn, name + suffix).grad for name in names}
         out["weight_out"], out["bias_out"], out["x"] = self.readout.weight.grad, self.readout.bias.grad, self.x.grad
         return {name: np.asarray(g) for name, g in out.items()}
+
+
+def composed_step(problem: dict[str, np.ndarray]) -> tuple[Any, list[tg.Tensor]]:
+    """Issue 10's cell with raw Tensor ops, `h = (x_t @ W_hx + h @ W_hh + b).tanh()`, a readout
+    `h @ W_oh + b_o` and an MSE term per step, then one backward: a function of (x, targets) closing
+    over its parameters [W_hx, W_hh, b, W_oh, b_o], the reference's weights transposed."""
+    w_hx = tg.Tensor(problem["weight_ih"].T.copy(), requires_grad=True)
+    w_hh = tg.Tensor(problem["weight_hh"].T.copy(), requires_grad=True)
+    b = tg.Tensor(problem["bias_ih"] + problem["bias_hh"], requires_grad=True)
+    w_oh = tg.Tensor(problem["weight_out"].T.copy(), requires_grad=True)
+    b_o = tg.Tensor(problem["bias_out"], requires_grad=True)
+    params = [w_hx, w_hh, b, w_oh, b_o]
+
+    def step(x: np.ndarray, targets: np.ndarray) -> tg.Tensor:
+        xs, ys = tg.Tensor(x).unbind(0), tg.Tensor(targets).unbind(0)
+        h = tg.zeros(x.shape[1], w_hh.shape[0], dtype=x.dtype)
+        loss: Any = 0.0
+        for x_t, y_t in zip(xs, ys, strict=True):
+            h = (x_t @ w_hx + h @ w_hh + b).tanh()
+            loss = loss + ((h @ w_oh + b_o - y_t) ** 2).mean()
+        loss = loss * (1.0 / len(xs))
+        loss.backward()
+        return loss.detach()
+
+    return step, params
+
+
+class ComposedStep:
+    """`composed_step` as a benchmark system: grads zeroed, one step, the loss; eager or compiled."""
+
+    def __init__(self, problem: dict[str, np.ndarray], compiled: bool = False) -> None:
+        step, self.params = composed_step(problem)
+        self.forward_backward = tg.compile(step) if compiled else step
+        self.x, self.targets = problem["x"], problem["targets"]
+
+    def parameters(self) -> list[tg.Tensor]:
+        return self.params
+
+    def __call__(self) -> float:
+        for p in self.params:
+            p.grad = None
+        return float(self.forward_backward(self.x, self.targets).item())
+
+    def grads(self) -> dict[str, np.ndarray]:
+        """Named as the reference's (its two biases get the same gradient, that of b)."""
+        w_hx, w_hh, b, w_oh, b_o = (np.asarray(p.grad) for p in self.params)
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_out", "bias_out")
+        return dict(zip(names, (w_hx.T, w_hh.T, b, b, w_oh.T, b_o), strict=True))
 
 
 class ReferenceStep:
@@ -133,7 +194,7 @@ class ReferenceStep:
         return self.last
 
 
-def check_agreement(engine: EngineStep, ref: ReferenceStep, dtype: Any) -> float:
+def check_agreement(engine: EngineStep | ComposedStep, ref: ReferenceStep, dtype: Any) -> float:
     """Largest relative difference over the loss and every gradient; raises if it is not rounding."""
     loss_e, loss_r = engine(), ref()
     worst = abs(loss_e - loss_r) / max(abs(loss_r), 1e-30)
@@ -176,49 +237,130 @@ def ms(seconds: float) -> str:
     return f"{1e3 * seconds:9.2f}"
 
 
-def bench_sizes(sizes: dict[str, tuple[int, int, int, int]], dtypes: list[Any], rounds: int, repeats: int = 1) -> None:
-    """Time each pair; with repeats > 1, `repeats` separate interleaved blocks of `rounds` rounds.
+PAIRS = ("percell", "hoisted", "composed")
+REFERENCE_OF = {"percell": "percell reference", "hoisted": "hoisted reference", "composed": "percell reference"}
 
-    The times shown are over all rounds; the ratio is the median of the blocks' ratios, with
-    their range, because this shared machine changes speed for seconds at a time."""
+
+def pair_systems(problem: dict[str, np.ndarray], pair: str, compiled: bool) -> EngineStep | ComposedStep:
+    if pair == "composed":
+        return ComposedStep(problem, compiled)
+    return EngineStep(problem, pair == "hoisted", compiled=compiled)
+
+
+def bench_sizes(sizes: dict[str, tuple[int, int, int, int]], dtypes: list[Any], rounds: int, repeats: int = 1) -> None:
+    """Time each pair, eager and compiled; with repeats > 1, `repeats` separate interleaved blocks of `rounds` rounds.
+
+    The times shown are over all rounds; each ratio is the median of the blocks' ratios, with
+    the eager ratio's range, because this shared machine changes speed for seconds at a time."""
     how = f"median of {repeats} blocks' ratios of medians" if repeats > 1 else "ratio of medians"
-    print(f"## One training step: engine vs hand-written BPTT (median / min ms, {how})\n")
-    spread = " | ratio range" if repeats > 1 else ""
-    print(f"| size (B,T,D,H) | dtype | pair | engine med | engine min | ref med | ref min | ratio{spread} |")
-    print("|---|---|---|---|---|---|---|---|" + ("---|" if repeats > 1 else ""))
+    print(f"## One training step: engine (eager, and compiled by tg.compile) vs hand-written BPTT (ms, {how})\n")
+    spread = " ratio range |" if repeats > 1 else ""
+    print(
+        f"| size (B,T,D,H) | dtype | pair | engine med | engine min | ref med | ref min | ratio |{spread} "
+        "compiled med | compiled ratio |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|" + ("---|" if repeats > 1 else ""))
     for size_name, size in sizes.items():
         for dtype in dtypes:
             problem = make_problem(size, dtype)
             systems: dict[str, Callable[[], Any]] = {}
-            for hoisted, pair in ((False, "percell"), (True, "hoisted")):
-                engine, ref = EngineStep(problem, hoisted), ReferenceStep(problem, hoisted)
+            for pair in PAIRS:
+                engine, compiled = pair_systems(problem, pair, False), pair_systems(problem, pair, True)
+                if REFERENCE_OF[pair] not in systems:
+                    systems[REFERENCE_OF[pair]] = ReferenceStep(problem, pair == "hoisted")
+                ref = systems[REFERENCE_OF[pair]]
+                assert isinstance(ref, ReferenceStep)
                 check_agreement(engine, ref, dtype)
-                systems[f"{pair} engine"], systems[f"{pair} reference"] = engine, ref
+                compiled()  # records
+                compiled()  # replays: the same loss and gradients as eager, to the bit
+                for name, g in engine.grads().items():
+                    if not np.array_equal(compiled.grads()[name], g):
+                        raise SystemExit(f"{pair}: the compiled step's gradient of {name} differs from eager")
+                systems[f"{pair} engine"], systems[f"{pair} compiled"] = engine, compiled
             block_rounds = rounds if size_name != "matmul-bound" else max(3, rounds // 2)
             blocks = [interleaved_times(systems, block_rounds) for _ in range(repeats)]
-            for pair in ("percell", "hoisted"):
+            for pair in PAIRS:
                 e = [t for b in blocks for t in b[f"{pair} engine"]]
-                r = [t for b in blocks for t in b[f"{pair} reference"]]
-                ratios = [
-                    statistics.median(b[f"{pair} engine"]) / statistics.median(b[f"{pair} reference"]) for b in blocks
-                ]
-                ratio = f"{statistics.median(ratios):5.2f}"
+                c = [t for b in blocks for t in b[f"{pair} compiled"]]
+                r = [t for b in blocks for t in b[REFERENCE_OF[pair]]]
+                eager_ratios = block_ratios(blocks, f"{pair} engine", REFERENCE_OF[pair])
+                compiled_ratios = block_ratios(blocks, f"{pair} compiled", REFERENCE_OF[pair])
+                ratio = f"{statistics.median(eager_ratios):5.2f} |"
                 if repeats > 1:
-                    ratio += f" | {min(ratios):.2f}–{max(ratios):.2f}"
+                    ratio += f" {min(eager_ratios):.2f}–{max(eager_ratios):.2f} |"
                 print(
                     f"| {size_name} {size} | {np.dtype(dtype).name} | {pair} | {ms(statistics.median(e))} | "
-                    f"{ms(min(e))} | {ms(statistics.median(r))} | {ms(min(r))} | {ratio} |"
+                    f"{ms(min(e))} | {ms(statistics.median(r))} | {ms(min(r))} | {ratio} "
+                    f"{ms(statistics.median(c))} | {statistics.median(compiled_ratios):5.2f} |"
                 )
+
+
+def block_ratios(blocks: list[dict[str, list[float]]], system: str, reference: str) -> list[float]:
+    return [statistics.median(b[system]) / statistics.median(b[reference]) for b in blocks]
+
+
+def program_bytes(compiled: Any) -> int:
+    """Bytes of the arrays a tg.compile cache keeps between calls: each program's constants and the arrays
+    computed in Python that it replays as they are. (Slots are local variables of a replay, freed after it.)"""
+    total = 0
+    for program in compiled.cache.values():
+        kept = [value for _, value in program.constants] + [array for _, array in program.python_arrays]
+        total += sum(int(a.nbytes) for a in kept if isinstance(a, np.ndarray | np.generic))
+    return total
+
+
+def bench_record(sizes: dict[str, tuple[int, int, int, int]], dtype: Any, rounds: int) -> None:
+    """The first call of a compiled step (record) as a multiple of one eager step, and the memory its cache keeps."""
+    print(f"\n## Compiled programs: record cost and memory held, {np.dtype(dtype).name}\n")
+    print(
+        "record = first call of the compiled step / median eager step (grads zeroed in both); held = bytes of "
+        "the arrays the cache keeps (constants, Python-made arrays) and, by tracemalloc, all memory still "
+        "allocated after the first call that the eager step would not keep (program, closures, arrays)\n"
+    )
+    print("| size (B,T,D,H) | pair | instructions | record | held arrays | held, tracemalloc |")
+    print("|---|---|---|---|---|---|")
+    for size_name, size in sizes.items():
+        problem = make_problem(size, dtype)
+        for pair in PAIRS:
+            eager = pair_systems(problem, pair, False)
+            eager_time = statistics.median(interleaved_times({"eager": eager}, rounds)["eager"])
+            compiled = pair_systems(problem, pair, True)
+            cache = compiled.forward_backward
+            start = time.perf_counter()
+            compiled()  # the first call records
+            record = time.perf_counter() - start
+            cache.cache.clear()  # record again under tracemalloc (which slows it): what does the cache keep?
+            gc.collect()
+            tracemalloc.start()
+            before = tracemalloc.get_traced_memory()[0]
+            compiled()
+            for p in compiled.parameters():
+                p.grad = None
+            gc.collect()
+            held = tracemalloc.get_traced_memory()[0] - before
+            tracemalloc.stop()
+            instructions = len(cache.last.instructions) if cache.last else 0
+            print(
+                f"| {size_name} {size} | {pair} | {instructions} | {record / eager_time:.1f} eager steps | "
+                f"{program_bytes(cache) / 1e3:.1f} kB | {held / 1e6:.2f} MB |"
+            )
 
 
 def bench_memory(size: tuple[int, int, int, int], dtype: Any) -> None:
     print(f"\n## Peak memory of one training step, {size} {np.dtype(dtype).name} (tracemalloc)\n")
-    print("| pair | engine | reference | ratio |")
-    print("|---|---|---|---|")
+    print("| pair | engine | reference | ratio | compiled | compiled ratio |")
+    print("|---|---|---|---|---|---|")
     problem = make_problem(size, dtype)
-    for hoisted, pair in ((False, "percell"), (True, "hoisted")):
-        engine, ref = peak_bytes(EngineStep(problem, hoisted)), peak_bytes(ReferenceStep(problem, hoisted))
-        print(f"| {pair} | {engine / 1e6:.2f} MB | {ref / 1e6:.2f} MB | {engine / ref:.2f} |")
+    for pair in PAIRS:
+        ref = peak_bytes(ReferenceStep(problem, pair == "hoisted"))
+        engine = peak_bytes(pair_systems(problem, pair, False))
+        replay = pair_systems(problem, pair, True)
+        replay()  # records; peak_bytes then warms up (a second recording if Python-made arrays need checking)
+        compiled = peak_bytes(replay)
+        print(
+            f"| {pair} | {engine / 1e6:.2f} MB | {ref / 1e6:.2f} MB | {engine / ref:.2f} | "
+            f"{compiled / 1e6:.2f} MB | {compiled / ref:.2f} |"
+        )
 
 
 def bench_cells(size: tuple[int, int, int, int], dtype: Any, rounds: int) -> None:
@@ -281,6 +423,7 @@ def main() -> None:
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
     if args.quick:
         bench_sizes(QUICK_SIZES, dtypes, rounds=1, repeats=2)  # exercises the blocks too
+        bench_record(QUICK_SIZES, np.float64, rounds=1)
         bench_memory(QUICK_SIZES["tiny"], np.float64)
         bench_cells(QUICK_SIZES["tiny"], np.float64, rounds=1)
         bench_long(2, 3, 4, full_steps=40, truncated_steps=80, chunk=10)
@@ -293,6 +436,7 @@ def main() -> None:
         bench_sizes({n: SIZES[n] for n in names}, dtypes, args.rounds, args.repeats)
         return
     bench_sizes(SIZES, dtypes, args.rounds, args.repeats)
+    bench_record(SIZES, np.float32, max(3, args.rounds // 2))
     bench_memory(SIZES["typical"], np.float32)
     bench_cells(SIZES["typical"], np.float32, max(3, args.rounds // 2))
     bench_long(16, 32, 64, full_steps=20_000, truncated_steps=100_000, chunk=100)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..core.engine import no_grad
+from ..core.tensor import Tensor
 from ..nn.recurrent import detach_state
 from . import checkpoints, common
 from .baselines import WittenBellNgram
@@ -40,7 +41,14 @@ def add_parsers(subparsers: Any) -> None:
     data = parser.add_argument_group("data")
     data.add_argument("--text", metavar="FILE", help="a UTF-8 text file (default: CPython's help topics)")
     common.add_model_options(parser, cell="gru", hidden=128, layers=1)
-    training = common.add_training_options(parser, lr=0.01, batch=64, bptt=32)
+    training = common.add_training_options(
+        parser,
+        lr=0.01,
+        batch=64,
+        bptt=32,
+        compile=False,  # measured slower on these defaults (benchmarks/RESULTS.md, 2026-12-02)
+        compile_note="; on this command's defaults the replay is slower than eager",
+    )
     training.add_argument(
         "--steps",
         type=common.positive_int,
@@ -139,7 +147,6 @@ def run_chars(args: argparse.Namespace) -> int:
         )
     rng = np.random.default_rng(args.seed)  # initialises the parameters, then draws samples
 
-    from ..nn.functional import cross_entropy
     from .models import CharModel
 
     model = CharModel(args.cell, len(vocab), args.hidden, args.layers, dtype=args.dtype, rng=rng)
@@ -168,6 +175,7 @@ def run_chars(args: argparse.Namespace) -> int:
         saved_step=start_step if checkpoints.same_file(resume_path, args.checkpoint) else None,
         advice=common.divergence_advice(args.lr, args.clip),
     )
+    train_chunk = forward_backward(model, args.cell, args.compile)
     started = time.perf_counter()
     with run, common.progress_bar(end, "chars", initial=start_step) as bar:
         for step in range(start_step + 1, end + 1):
@@ -178,12 +186,10 @@ def run_chars(args: argparse.Namespace) -> int:
             if args.schedule == "cosine":
                 common.set_lr(optimizer, common.cosine_lr(args.lr, step - start_step - 1, args.steps))
             optimizer.zero_grad()
-            logits, state = model(chunk[:-1], state)
-            loss = cross_entropy(logits.reshape(-1, len(vocab)), chunk[1:].reshape(-1))
-            loss.backward()
+            x, target = model.one_hot(chunk[:-1]), model.one_hot(chunk[1:])
+            loss, *state = train_chunk(x, target, *flat_state(state))
             common.clip_gradients(model.parameters(), args.clip)
             optimizer.step()
-            state = detach_state(state)
             value = loss.item()
             run.step_done(step, value)
             losses.append(value)
@@ -230,6 +236,28 @@ def run_chars(args: argparse.Namespace) -> int:
             f"Witten-Bell {NGRAM_ORDER}-gram {table:.3f})"
         )
     return 0
+
+
+def forward_backward(model: Any, cell: str, compile: bool) -> Any:
+    """The part of a training step that tg.compile replays: `(x, target, *state) -> (loss, *new state)`,
+    all Tensors, the state flat (an LSTM's is h, c). The characters come in one-hot, as floats: tg.compile
+    keys its cache on the values of integer arguments, so ids would record a new program at every step.
+    The one-hot target gives the same cross-entropy and gradient as the ids, to the bit."""
+    from ..nn.functional import cross_entropy
+
+    def one_chunk(x: Tensor, target: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
+        initial = None if not state else state if cell == "lstm" else state[0]
+        logits, final = model(x, initial)
+        vocab = logits.shape[-1]
+        loss = cross_entropy(logits.reshape(-1, vocab), target.reshape(-1, vocab), dim=-1)
+        loss.backward()
+        return (loss.detach(), *flat_state(detach_state(final)))
+
+    return common.compiled(one_chunk, compile)
+
+
+def flat_state(state: Any) -> tuple[Tensor, ...]:
+    return () if state is None else tuple(state) if isinstance(state, tuple | list) else (state,)
 
 
 def scored_chars(available: int, batch: int) -> int:

@@ -97,7 +97,14 @@ def model_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def add_training_options(
-    parser: argparse.ArgumentParser, *, lr: float, batch: int, bptt: int | None, clip: float = 1.0
+    parser: argparse.ArgumentParser,
+    *,
+    lr: float,
+    batch: int,
+    bptt: int | None,
+    clip: float = 1.0,
+    compile: bool = True,
+    compile_note: str = "",
 ) -> argparse._ArgumentGroup:
     group = parser.add_argument_group("training")
     group.add_argument("--lr", type=positive_float, default=lr, help=f"learning rate (default: {lr})")
@@ -119,6 +126,13 @@ def add_training_options(
         help=f"clip the gradient norm to this value; 0 turns clipping off (default: {clip})",
     )
     add_seed_option(group, "random seed, for reproducible runs")
+    group.add_argument(
+        "--compile",
+        action=argparse.BooleanOptionalAction,
+        default=compile,
+        help="replay the forward and backward of each training step with tg.compile instead of running it "
+        f"eagerly; the same results to the bit (default: {'on' if compile else 'off'}{compile_note})",
+    )
     return group
 
 
@@ -194,6 +208,16 @@ def cosine_lr(peak: float, step: int, total: int) -> float:
 def set_lr(optimizer: Optimizer, lr: float) -> None:
     for group in optimizer.param_groups:
         group["lr"] = lr
+
+
+def compiled(fn: Callable[..., Any], enabled: bool) -> Callable[..., Any]:
+    """`fn` recorded once and replayed by tg.compile, or `fn` itself (--no-compile). The optimizer step,
+    zero_grad, clipping and `.item()` stay outside `fn`: tg.compile refuses them inside."""
+    if not enabled:
+        return fn
+    from ..compile import compile
+
+    return compile(fn)
 
 
 def clip_gradients(params: list[Parameter], max_norm: float) -> None:

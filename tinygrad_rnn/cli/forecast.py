@@ -272,6 +272,7 @@ def run(args: argparse.Namespace) -> int:
     losses: list[float] = []
     report_every = max(1, args.epochs // 5)
     end = start_step + args.epochs * steps_per_epoch
+    step = forward_backward(model, bptt, mse_loss, args.compile)
     started = time.perf_counter()
     with run, common.progress_bar(end, "forecast", initial=start_step) as bar:
         for epoch in range(start_epoch + 1, start_epoch + args.epochs + 1):
@@ -280,7 +281,7 @@ def run(args: argparse.Namespace) -> int:
                 if args.schedule == "cosine":
                     common.set_lr(optimizer, common.cosine_lr(args.lr, len(losses), end - start_step))
                 seq = windows(z, batch, args.window + 1)[:, :, None]
-                loss = train_step(model, optimizer, seq, bptt, args.clip, mse_loss)
+                loss = train_step(optimizer, step, model.parameters(), seq, args.clip)
                 run.step_done(start_step + len(losses) + 1, loss)
                 losses.append(loss)
                 epoch_losses.append(loss)
@@ -384,19 +385,31 @@ def baseline_forecasts(
     return forecasts
 
 
-def train_step(model: Any, optimizer: Any, seq: np.ndarray, bptt: int, clip: float, loss_fn: Any) -> float:
-    """One optimizer step on a batch of windows (T + 1, B, 1), backpropagating through at most `bptt` steps."""
-    inputs, targets = seq[:-1], seq[1:]
+def forward_backward(model: Any, bptt: int, loss_fn: Any, compile: bool) -> Any:
+    """The part of a training step that tg.compile replays: forward and backward over the chunks of a batch
+    of windows, returning each chunk's loss (detached; read with .item() outside, where it may branch)."""
+
+    def chunks_forward_backward(inputs: Tensor, targets: Tensor) -> tuple[Tensor, ...]:
+        losses = []
+        for chunk in tbptt_chunks(model, inputs, bptt):
+            # Each chunk's loss is weighted by its share of the window, so the gradients that
+            # backward() adds up over the chunks are those of the whole window's mean loss.
+            share = (chunk.stop - chunk.start) / len(inputs)
+            loss = loss_fn(chunk.output, targets[chunk.start : chunk.stop]) * share
+            loss.backward()
+            losses.append(loss.detach())
+        return tuple(losses)
+
+    return common.compiled(chunks_forward_backward, compile)
+
+
+def train_step(optimizer: Any, step: Any, params: list[Any], seq: np.ndarray, clip: float) -> float:
+    """One optimizer step on a batch of windows (T + 1, B, 1); `step` is `forward_backward(...)`."""
     optimizer.zero_grad()
     total = 0.0
-    for chunk in tbptt_chunks(model, inputs, bptt):
-        # Each chunk's loss is weighted by its share of the window, so the gradients that
-        # backward() adds up over the chunks are those of the whole window's mean loss.
-        share = (chunk.stop - chunk.start) / len(inputs)
-        loss = loss_fn(chunk.output, targets[chunk.start : chunk.stop]) * share
-        loss.backward()
+    for loss in step(Tensor(seq[:-1]), Tensor(seq[1:])):
         total += loss.item()
-    common.clip_gradients(model.parameters(), clip)
+    common.clip_gradients(params, clip)
     optimizer.step()
     return total
 

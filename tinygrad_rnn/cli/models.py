@@ -77,7 +77,9 @@ class CharModel(Module):
     def one_hot(self, idx: np.ndarray) -> Tensor:
         return Tensor(np.eye(self.vocab_size, dtype=self.dtype)[idx])
 
-    def forward(self, idx: np.ndarray, state: Any = None) -> tuple[Tensor, Any]:
-        out, state = self.rnn(self.one_hot(idx), state)
+    def forward(self, idx: np.ndarray | Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """`idx` is (T, B) ids, or their one-hot (T, B, V) Tensor (what a compiled training step passes)."""
+        x = idx if isinstance(idx, Tensor) else self.one_hot(idx)
+        out, state = self.rnn(x, state)
         logits: Tensor = self.head(out)
         return logits, state
