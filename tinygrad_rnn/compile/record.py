@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..core import factories
+from ..core import forward as forward_mode
+from ..core.checkpoint import Checkpoint
 from ..core.errors import GradientError
 from ..core.function import Function, _Tracing
 from ..core.mode import backward_observers, forward_observers
@@ -119,6 +121,13 @@ class Recorder:
             )
         if forward_observers or backward_observers:
             self.refuse("observers (tg.observe and the study tools in tinygrad_rnn.inspect)")
+        if cls is Checkpoint:
+            raise CompileError(
+                f"tg.compile({self.name}): tg.checkpoint (a layer's checkpoint_every, nn.checkpointed) inside a "
+                "compiled function is not supported: its backward recomputes the forward, which a recorded "
+                "program cannot replay, and a program keeps every slot anyway. Compile the layer without "
+                "checkpointing, or run the checkpointed step eagerly"
+            )
         template: list[tuple[bool, Any]] = []  # (is a slot, slot or static value) per positional argument
         for a, array in zip(args, arrays, strict=True):
             if isinstance(a, Tensor):
@@ -199,6 +208,8 @@ class Recorder:
     def begin_pass(self, create_graph: bool) -> None:
         if create_graph:
             self.refuse("create_graph=True (higher-order gradients)")
+        if backward_observers:  # subscribed after the forward ran (backward_trace, watch): no forward saw them
+            self.refuse("observers (tg.observe and the study tools in tinygrad_rnn.inspect)")
         self.in_backward = True
 
     def vjp(self, node: Function, grad_outs: list[Any], raw: Any, grads: list[Any]) -> None:
@@ -402,6 +413,11 @@ class recording:
             finally:
                 _Tracing.tracer = rec
 
+        def jvp_refused(node: Function, *args: Any) -> Any:
+            rec.refuse(f"forward mode (tg.func.jvp, jacfwd, hvp, nn.rtrl; here a JVP of {node.name})")
+
+        self.call_jvp = forward_mode._call_jvp
+        forward_mode._call_jvp = jvp_refused  # type: ignore[assignment]
         Tensor._make = classmethod(made)  # type: ignore[method-assign,assignment]
         Tensor.__init__ = initialised  # type: ignore[method-assign]
         Tensor._accumulate_grad = accumulated  # type: ignore[method-assign]
@@ -411,6 +427,7 @@ class recording:
         _Tracing.tracer = None
         for name, original in self.saved.items():
             setattr(Tensor, name, original)
+        forward_mode._call_jvp = self.call_jvp
         rec = self.recorder
         if exc[0] is None:
             generator = factories.default_generator()
