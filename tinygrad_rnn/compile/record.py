@@ -66,6 +66,7 @@ class Recorder:
         self.constant_slots: set[int] = set()
         self.reads: list[tuple[Tensor, Any]] = []  # (closed-over tensor, the array read from it)
         self.in_backward = False
+        self.argument_arrays = [(i, a) for i, a in enumerate(arrays) if isinstance(a, np.ndarray)]
         for index, array in enumerate(arrays):
             if array is not None and id(array) not in self.slot_of:
                 self.program.arguments.append((self._bind(array), index))
@@ -92,9 +93,24 @@ class Recorder:
             self.program.reads.append((slot, tensor))
             self.reads.append((tensor, array))
         else:
+            self.check_not_argument_view(array)
             self.program.constants.append((slot, array))
             self.constant_slots.add(slot)
         return slot
+
+    def check_not_argument_view(self, array: Any) -> None:
+        """Refuse a constant that is a view of an argument's array (`x[t]` on an ndarray argument, or on a
+        Tensor argument's .data): made in Python, it would keep the first call's values on every replay."""
+        if not isinstance(array, np.ndarray) or not array.size:
+            return
+        for index, argument in self.argument_arrays:
+            if np.may_share_memory(array, argument):
+                raise CompileError(
+                    f"tg.compile({self.name}): an op got an array of shape {array.shape} that Python cut from "
+                    f"argument {index} (indexing or slicing an ndarray, e.g. x[t], or a Tensor's .data); a replay "
+                    "would reuse the first call's values. Make it a Tensor first (tg.Tensor(x)) and index the "
+                    "Tensor, or pass the pieces as arguments"
+                )
 
     def traced(self, array: Any) -> bool:
         """True when `array` depends on the call's inputs or reads (is not a constant)."""
@@ -397,7 +413,9 @@ class recording:
             rec.created.add(id(self))
             rec.alive.append(self)
             source = data.data if isinstance(data, Tensor) else data
-            if id(source) in rec.slot_of and rec.traced(source):  # a copy of an input: recorded, not frozen
+            if id(source) not in rec.slot_of:
+                rec.check_not_argument_view(source)  # Tensor(x[t]) may copy: check before the link is lost
+            elif rec.traced(source):  # a copy of an input: recorded, not frozen
                 target = self.data.dtype
 
                 def convert(value: Any) -> tuple[Any]:
