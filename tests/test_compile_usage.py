@@ -17,7 +17,7 @@ import pytest
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
 from tinygrad_rnn.cli import chars, forecast
-from tinygrad_rnn.cli.experiments import Config, _CopyModel, build_layer
+from tinygrad_rnn.cli.experiments import Config, _CopyModel, build_layer, copy_forward_backward, train_copy
 from tinygrad_rnn.cli.models import CharModel, Forecaster
 from tinygrad_rnn.compile import CompileError
 from tinygrad_rnn.inspect import backward_trace
@@ -129,29 +129,24 @@ def test_cli_chars_step_carries_state_through_arguments(cell: str) -> None:
     assert_trains_like_eager(build, batches, clip=1.0, programs=2)  # the first chunk starts from no state
 
 
-def _copy_step(model: _CopyModel) -> Callable[..., tg.Tensor]:
-    def step(x: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> tg.Tensor:
-        loss = cross_entropy(model(x), targets, mask=mask)
-        loss.backward()
-        return loss.detach()
-
-    return step
-
-
 def test_cli_gradflow_lag_sweep_step() -> None:
-    """cli/experiments.py `train_copy` (tinygrad-rnn gradflow --sweep): Adam, cross-entropy with a mask,
-    clipping. Its integer targets key the cache by value, so a fixed batch replays and new targets record."""
-    task = tuple(delayed_copy(6, 3, 2, 4, seed=0))
+    """cli/experiments.py `train_copy` (tinygrad-rnn gradflow --sweep --compile): Adam, cross-entropy with a
+    mask, clipping. Its targets go in one-hot, so new batches replay; class indices would key the cache."""
+    tasks = [tuple(delayed_copy(6, 3, 2, 4, seed=s)) for s in range(4)]
 
     def build(wrap: Callable[..., Any]) -> Built:
         model = _CopyModel("lstm", 4, 8, seed=0, gate_bias=1.0)
-        return model.parameters(), wrap(_copy_step(model)), tg.optim.Adam(model.parameters(), lr=0.02)
+        step = wrap(copy_forward_backward(model))
+        return model.parameters(), step, tg.optim.Adam(model.parameters(), lr=0.02)
 
-    assert_trains_like_eager(build, [task] * 4, clip=1.0)
-    fresh = [tuple(delayed_copy(6, 3, 2, 4, seed=s)) for s in range(3)]
-    eager, _ = _train(build, fresh, False, 1.0)
-    got, made = _train(build, fresh, True, 1.0)
-    assert got == eager and len(made[0].cache) == 3
+    assert_trains_like_eager(build, [(x, np.eye(4)[targets], mask) for x, targets, mask in tasks], clip=1.0)
+    model = _CopyModel("rnn", 4, 8, seed=0)
+    with_ids = tg.compile(lambda x, t, m: cross_entropy(model(x), t, mask=m).backward())
+    for x, targets, mask in tasks[:3]:
+        with_ids(x, targets, mask)
+    assert len(with_ids.cache) == 3
+    runs = [train_copy("gru", 2, budget=6, eval_every=3, hidden=8, compile=c) for c in (False, True)]
+    assert runs[0] == runs[1]
 
 
 def test_cli_gradflow_experiment_is_refused() -> None:
