@@ -440,3 +440,71 @@ def test_dropout_with_its_own_generator_is_refused(where: str) -> None:
     for _ in range(3):
         compiled(np.ones(8))
     np.testing.assert_array_equal(w.grad.numpy(), np.full(8, 3.0))  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------- issue 10's list, beyond tests/test_compile.py
+
+
+@pytest.mark.parametrize("clip", ["clip_grad_norm_", "clip_grad_value_"])
+def test_clipping_inside_the_step_is_refused(clip: str) -> None:
+    """Clipping rebinds .grad after backward; a replay writes only what backward wrote."""
+    rnn = nn.RNN(2, 3, rng=0)
+
+    def step(x: np.ndarray) -> None:
+        output, _ = rnn(x)
+        (output**2).sum().backward()
+        getattr(nn.utils, clip)(rnn.parameters(), 0.01)
+
+    assert_refused(step, (np.ones((3, 1, 2)),), "changing .grad", clip)
+
+
+@pytest.mark.parametrize("draw", ["np.random", "tg.randn", "dropout between layers"])
+def test_every_global_random_draw_is_refused(draw: str) -> None:
+    tg.manual_seed(0)
+    gru = nn.GRU(2, 3, num_layers=2, dropout=0.5)
+
+    def step(x: np.ndarray) -> None:
+        noise = {
+            "np.random": lambda: tg.Tensor(np.random.standard_normal(x.shape)),
+            "tg.randn": lambda: tg.randn(*x.shape),
+        }
+        xt = tg.Tensor(x) + noise[draw]() if draw in noise else tg.Tensor(x)
+        output, _ = gru(xt)
+        (output**2).sum().backward()
+
+    assert_refused(step, (np.ones((3, 1, 2)),), "random numbers")
+
+
+def test_aliased_arguments_give_eagers_values_on_both_programs() -> None:
+    """x passed twice is one slot of the recording: distinct arrays later must not replay it."""
+
+    def build(wrap: Callable[..., Any]) -> Built:
+        w = tg.Tensor(np.array([0.3, -0.7, 1.1]), requires_grad=True)
+
+        def step(a: np.ndarray, b: np.ndarray) -> tg.Tensor:
+            loss = (tg.Tensor(a) * w + tg.Tensor(b) * w * w).sum()
+            loss.backward()
+            return loss.detach()
+
+        return [w], wrap(step), tg.optim.SGD([w], lr=0.1)
+
+    x = [np.random.default_rng(s).standard_normal((4, 3)) for s in range(6)]
+    assert_trains_like_eager(build, [(x[0], x[0]), (x[1], x[2]), (x[3], x[3]), (x[4], x[5])], programs=2)
+
+
+def test_backward_twice_with_retain_graph_replays() -> None:
+    """docs/autodiff.md: .grad accumulates over two backward passes through one graph."""
+
+    def build(wrap: Callable[..., Any]) -> Built:
+        rnn = nn.LSTM(2, 3, rng=0)
+
+        def step(x: np.ndarray) -> tg.Tensor:
+            output, (_, c) = rnn(x)
+            loss = (output**2).mean() + (c**2).mean()
+            loss.backward(retain_graph=True)
+            loss.backward()
+            return loss.detach()
+
+        return rnn.parameters(), wrap(step), tg.optim.Adam(rnn.parameters())
+
+    assert_trains_like_eager(build, [(np.random.default_rng(s).standard_normal((4, 2, 2)),) for s in range(3)])

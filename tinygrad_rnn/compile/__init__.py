@@ -94,6 +94,12 @@ class Compiled:
                 recorder.refuse(f"rebinding .data of a tensor of shape {tensor.shape} (an optimizer step?)")
             if tensor.grad is not grad and id(tensor) not in written:
                 recorder.refuse("changing .grad other than by backward (zero_grad?)")
+        for tensor, grad in recorder.grads_written.values():
+            if tensor.grad is not grad:
+                recorder.refuse(
+                    f"changing .grad of a tensor of shape {tensor.shape} after backward (clip_grad_norm_, "
+                    "clip_grad_value_, zero_grad?)"
+                )
         for tensor, data in recorder.reads:
             if tensor.data is not data:
                 recorder.refuse(f"rebinding .data of a tensor of shape {tensor.shape} (an optimizer step?)")

@@ -65,6 +65,7 @@ class Recorder:
         self.arg_tensor: dict[int, int] = {}  # id(argument Tensor) -> its index
         self.constant_slots: set[int] = set()
         self.reads: list[tuple[Tensor, Any]] = []  # (closed-over tensor, the array read from it)
+        self.grads_written: dict[int, tuple[Tensor, Any]] = {}  # id(leaf) -> (leaf, the .grad backward left)
         self.in_backward = False
         self.argument_arrays = [(i, a) for i, a in enumerate(arrays) if isinstance(a, np.ndarray)]
         for index, array in enumerate(arrays):
@@ -430,6 +431,7 @@ class recording:
                 accumulate(self, grad)
             finally:
                 _Tracing.tracer = rec
+            rec.grads_written[id(self)] = (self, self.grad)
 
         def jvp_refused(node: Function, *args: Any) -> Any:
             rec.refuse(f"forward mode (tg.func.jvp, jacfwd, hvp, nn.rtrl; here a JVP of {node.name})")
