@@ -16,11 +16,11 @@ import pytest
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
-from tinygrad_rnn.cli import chars, forecast
+from tinygrad_rnn.cli import chars, forecast, main
 from tinygrad_rnn.cli.experiments import Config, _CopyModel, build_layer, copy_forward_backward, train_copy
 from tinygrad_rnn.cli.models import CharModel, Forecaster
 from tinygrad_rnn.compile import CompileError
-from tinygrad_rnn.inspect import backward_trace
+from tinygrad_rnn.inspect import backward_trace, detect_anomaly
 from tinygrad_rnn.inspect.gradflow import gradient_flow
 from tinygrad_rnn.io.data import adding_problem, delayed_copy
 from tinygrad_rnn.nn.functional import cross_entropy, mse_loss
@@ -147,6 +147,15 @@ def test_cli_gradflow_lag_sweep_step() -> None:
     assert len(with_ids.cache) == 3
     runs = [train_copy("gru", 2, budget=6, eval_every=3, hidden=8, compile=c) for c in (False, True)]
     assert runs[0] == runs[1]
+
+
+def test_cli_gradflow_sweep_prints_the_same_compiled(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["gradflow", "--T", "4", "--batch", "2", "--hidden", "4", "--sweep", "--lags", "2,3", "--budget", "8"]
+    printed = []
+    for flag in ("--compile", "--no-compile"):
+        assert main([*argv, flag]) == 0
+        printed.append([line for line in capsys.readouterr().out.splitlines() if " took " not in line])
+    assert printed[0] == printed[1] and any("lag 3" in line for line in printed[0])
 
 
 def test_cli_gradflow_experiment_is_refused() -> None:
@@ -403,7 +412,7 @@ def test_docs_custom_ops_softplus_refused_isru_replays() -> None:
     assert_refused(step, (np.ones((4, 3)),), "Softplus", "backward_on_arrays = True")
 
 
-@pytest.mark.parametrize("tool", ["backward_trace", "register_hook"])
+@pytest.mark.parametrize("tool", ["backward_trace", "detect_anomaly", "register_hook"])
 def test_docs_study_tools_that_watch_the_backward_pass_are_refused(tool: str) -> None:
     """docs/gradients-through-time.md: backward_trace subscribes after the forward ran; hooks on a state."""
     rnn = nn.RNN(2, 3, rng=0)
@@ -413,13 +422,13 @@ def test_docs_study_tools_that_watch_the_backward_pass_are_refused(tool: str) ->
         if tool == "register_hook":
             output.register_hook(lambda g: g)
         loss = (output**2).sum()
-        if tool == "backward_trace":
-            with backward_trace():
+        if tool in ("backward_trace", "detect_anomaly"):
+            with backward_trace() if tool == "backward_trace" else detect_anomaly():
                 loss.backward()
         else:
             loss.backward()
 
-    assert_refused(step, (np.ones((4, 1, 2)),), "observers" if tool == "backward_trace" else tool)
+    assert_refused(step, (np.ones((4, 1, 2)),), tool if tool == "register_hook" else "observers")
 
 
 @pytest.mark.parametrize("where", ["module", "argument"])

@@ -70,9 +70,9 @@ def add_parser(subparsers: Any) -> None:
     sweep.add_argument(
         "--compile",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="replay each training step's forward and backward with tg.compile; the same results to the bit "
-        "(default: off)",
+        default=True,
+        help="replay each training step's forward and backward with tg.compile instead of running it eagerly; "
+        "the same results to the bit (default: on; the default sweep took 5.2 s CPU against eager's 8.8)",
     )
     parser.set_defaults(run=run)
 
