@@ -517,3 +517,25 @@ def test_backward_twice_with_retain_graph_replays() -> None:
         return rnn.parameters(), wrap(step), tg.optim.Adam(rnn.parameters())
 
     assert_trains_like_eager(build, [(np.random.default_rng(s).standard_normal((4, 2, 2)),) for s in range(3)])
+
+
+def test_state_carried_with_its_graph_into_the_next_call_is_refused() -> None:
+    """docs/remedies.md: truncated BPTT without the detach. The second call's backward reaches the first's graph."""
+    rnn = nn.RNN(2, 3, rng=0)
+    carried: list[Any] = [None]
+
+    def step(x: tg.Tensor) -> None:
+        output, carried[0] = rnn(x, carried[0])
+        (output**2).sum().backward(retain_graph=True)
+
+    compiled = tg.compile(step)
+    compiled(tg.Tensor(np.ones((2, 1, 2))))
+    with pytest.raises(CompileError, match=r"recorded before the call.*detach"):
+        compiled(tg.Tensor(np.ones((2, 1, 2))))  # h0 now has a graph: a new key (it requires grad), recorded
+
+
+def test_nested_compiled_functions_and_other_results_are_refused() -> None:
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    inner = tg.compile(lambda x: (tg.Tensor(x) * w).sum().backward())
+    assert_refused(lambda x: inner(x), (np.ones(2),), "cannot call another")
+    assert_refused(lambda x: [(tg.Tensor(x) * w).sum().detach()], (np.ones(2),), "returned list", "tuple of Tensors")
