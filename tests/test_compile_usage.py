@@ -456,7 +456,7 @@ def test_dropout_with_its_own_generator_is_refused(where: str) -> None:
 
 @pytest.mark.parametrize("clip", ["clip_grad_norm_", "clip_grad_value_"])
 def test_clipping_inside_the_step_is_refused(clip: str) -> None:
-    """Clipping rebinds .grad after backward; a replay writes only what backward wrote."""
+    """Clipping reads .grad and rebinds it after backward; a replay writes only what backward wrote."""
     rnn = nn.RNN(2, 3, rng=0)
 
     def step(x: np.ndarray) -> None:
@@ -464,7 +464,24 @@ def test_clipping_inside_the_step_is_refused(clip: str) -> None:
         (output**2).sum().backward()
         getattr(nn.utils, clip)(rnn.parameters(), 0.01)
 
-    assert_refused(step, (np.ones((3, 1, 2)),), "changing .grad", clip)
+    assert_refused(step, (np.ones((3, 1, 2)),), "reading .grad", "outside the compiled function")
+
+
+@pytest.mark.parametrize("when", ["before backward", "after backward", "rebound after backward"])
+def test_reading_or_changing_grad_inside_is_refused(when: str) -> None:
+    """A .grad read inside fn would be frozen (or stale) on replay; one rebound would be lost."""
+    w = tg.Tensor([1.0, 2.0], requires_grad=True)
+    w.grad = tg.Tensor([0.5, 0.5])
+
+    def step(x: np.ndarray) -> tg.Tensor | None:
+        scale = w.grad if when == "before backward" else 1.0
+        (tg.Tensor(x) * w * scale).sum().backward()
+        if when == "rebound after backward":
+            w.grad = None
+            return None
+        return w.grad if when == "after backward" else None
+
+    assert_refused(step, (np.ones(2),), "changing .grad" if when.startswith("rebound") else "reading .grad")
 
 
 @pytest.mark.parametrize("draw", ["np.random", "tg.randn", "dropout between layers"])

@@ -79,6 +79,10 @@ class Compiled:
         recorder = Recorder(self.name, arrays, tensors)
         watched = closed_over_tensors(self.fn)
         before = [(t, t.data, t.grad) for t in watched]
+        for tensor in [*watched, *(t for t in tensors if t is not None)]:
+            if tensor.grad is not None:
+                recorder.grad_arrays.add(id(tensor.grad.data))
+                recorder.alive.append(tensor.grad.data)
         generators = [(g, g.bit_generator.state) for g in _reachable_generators(self.fn, [*args, *kwargs.values()])]
         with recording(recorder):
             result = self.fn(*args, **kwargs)

@@ -66,6 +66,7 @@ class Recorder:
         self.constant_slots: set[int] = set()
         self.reads: list[tuple[Tensor, Any]] = []  # (closed-over tensor, the array read from it)
         self.grads_written: dict[int, tuple[Tensor, Any]] = {}  # id(leaf) -> (leaf, the .grad backward left)
+        self.grad_arrays: set[int] = set()  # ids of the arrays in .grad of the tensors fn reaches (kept in `alive`)
         self.in_backward = False
         self.argument_arrays = [(i, a) for i, a in enumerate(arrays) if isinstance(a, np.ndarray)]
         for index, array in enumerate(arrays):
@@ -89,6 +90,8 @@ class Recorder:
         known = self.slot_of.get(id(array))
         if known is not None:
             return known
+        if id(array) in self.grad_arrays:
+            self.refuse("reading .grad (a replay writes .grad only at its end, and never reads it)")
         slot = self._bind(array)
         if tensor is not None and id(tensor) not in self.created:
             self.program.reads.append((slot, tensor))
@@ -432,6 +435,9 @@ class recording:
             finally:
                 _Tracing.tracer = rec
             rec.grads_written[id(self)] = (self, self.grad)
+            if self.grad is not None:
+                rec.grad_arrays.add(id(self.grad.data))
+                rec.alive.append(self.grad.data)
 
         def jvp_refused(node: Function, *args: Any) -> Any:
             rec.refuse(f"forward mode (tg.func.jvp, jacfwd, hvp, nn.rtrl; here a JVP of {node.name})")
