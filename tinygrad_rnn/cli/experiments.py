@@ -43,6 +43,7 @@ from ..nn.module import Module, Parameter
 from ..nn.recurrent import GRU, LSTM, RNN
 from ..nn.utils import clip_grad_norm_
 from ..optim import Adam
+from .common import compiled
 
 CELLS: dict[str, type[RNN] | type[LSTM] | type[GRU]] = {"rnn": RNN, "lstm": LSTM, "gru": GRU}
 
@@ -274,6 +275,19 @@ def _accuracy(model: _CopyModel, x: np.ndarray, targets: np.ndarray, mask: np.nd
     return float(((predictions == targets) * mask).sum() / mask.sum())
 
 
+def copy_forward_backward(model: _CopyModel) -> Callable[[np.ndarray, np.ndarray, np.ndarray], Tensor]:
+    """The part of a `train_copy` step that tg.compile replays. The targets come in one-hot, as floats: tg.compile
+    keys its cache on the values of integer arguments, so class indices would record a new program at every
+    step. The one-hot target gives the same cross-entropy and gradient as the indices, to the bit."""
+
+    def forward_backward(x: np.ndarray, target: np.ndarray, mask: np.ndarray) -> Tensor:
+        loss = cross_entropy(model(x), Tensor(target), mask=mask, dim=-1)
+        loss.backward()
+        return loss.detach()
+
+    return forward_backward
+
+
 def train_copy(
     cell: str,
     lag: int,
@@ -289,12 +303,14 @@ def train_copy(
     eval_every: int = 25,
     gate_bias: float = 0.0,
     seed: int = 0,
+    compile: bool = False,
 ) -> LagResult:
     """Train `cell` on delayed copy with the given lag (sequences of lag + scored steps) for at most `budget` updates.
 
     Adam, cross-entropy over the steps t >= lag, gradients clipped to `clip`.
     Every `eval_every` updates the accuracy is measured on a fixed held-out
     batch; the run stops as soon as it reaches `threshold` (then: learned).
+    With `compile`, the forward and backward are replayed by tg.compile: the same results to the bit.
     """
     if lag < 1 or budget < 1 or scored < 1:
         raise ArgumentError(f"train_copy: lag, budget and scored must be >= 1, got {lag}, {budget}, {scored}")
@@ -304,11 +320,12 @@ def train_copy(
     rng = np.random.default_rng(seed)
     held_out = delayed_copy(T, 4 * batch, lag, symbols, seed=np.random.default_rng(seed + 10_000))
     accuracy = _accuracy(model, *held_out)
+    forward_backward = compiled(copy_forward_backward(model), compile)
+    one_hot = np.eye(symbols)
     for step in range(1, budget + 1):
         x, targets, mask = delayed_copy(T, batch, lag, symbols, seed=rng)
-        loss = cross_entropy(model(x), targets, mask=mask)
         optimizer.zero_grad()
-        loss.backward()
+        forward_backward(x, one_hot[targets], mask)
         clip_grad_norm_(model.parameters(), clip)
         optimizer.step()
         if step % eval_every == 0 or step == budget:

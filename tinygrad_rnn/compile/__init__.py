@@ -79,14 +79,31 @@ class Compiled:
         recorder = Recorder(self.name, arrays, tensors)
         watched = closed_over_tensors(self.fn)
         before = [(t, t.data, t.grad) for t in watched]
+        for tensor in [*watched, *(t for t in tensors if t is not None)]:
+            if tensor.grad is not None:
+                recorder.grad_arrays.add(id(tensor.grad.data))
+                recorder.alive.append(tensor.grad.data)
+        generators = [(g, g.bit_generator.state) for g in _reachable_generators(self.fn, [*args, *kwargs.values()])]
         with recording(recorder):
             result = self.fn(*args, **kwargs)
+        for generator, state in generators:
+            if not _same_state(generator.bit_generator.state, state):
+                recorder.refuse(
+                    "drawing random numbers from a numpy Generator that the function reaches (an argument, "
+                    "a closed-over one, or a Module's own, e.g. nn.Dropout(p, rng=...))"
+                )
         written = {id(target) for _, target in recorder.program.grad_writes if not isinstance(target, int)}
         for tensor, data, grad in before:
             if tensor.data is not data:
                 recorder.refuse(f"rebinding .data of a tensor of shape {tensor.shape} (an optimizer step?)")
             if tensor.grad is not grad and id(tensor) not in written:
                 recorder.refuse("changing .grad other than by backward (zero_grad?)")
+        for tensor, grad in recorder.grads_written.values():
+            if tensor.grad is not grad:
+                recorder.refuse(
+                    f"changing .grad of a tensor of shape {tensor.shape} after backward (clip_grad_norm_, "
+                    "clip_grad_value_, zero_grad?)"
+                )
         for tensor, data in recorder.reads:
             if tensor.data is not data:
                 recorder.refuse(f"rebinding .data of a tensor of shape {tensor.shape} (an optimizer step?)")
@@ -155,6 +172,39 @@ def _try_hash(value: Any) -> bool:
 def closed_over_tensors(fn: Any) -> list[Tensor]:
     """The tensors fn reaches by name: closure cells, globals it names, defaults, a bound self,
     and the parameters of Modules among them (one level into lists, tuples and dicts)."""
+    found: list[Tensor] = []
+    for item in _reachable(fn):
+        if isinstance(item, Tensor):
+            found.append(item)
+        elif hasattr(item, "parameters") and not inspect.isclass(item) and callable(item.parameters):
+            found += list(item.parameters())
+    return found
+
+
+def _reachable_generators(fn: Any, args: list[Any]) -> list[np.random.Generator]:
+    """The numpy Generators fn reaches by name or is given, and those Modules among them hold (a
+    Dropout's `rng`): a draw from one would be frozen into the program, so `_record` refuses it."""
+    found: dict[int, np.random.Generator] = {}
+    for item in [*_reachable(fn), *args]:
+        owners = [m for _, m in item.named_modules()] if hasattr(item, "named_modules") else [item]
+        for owner in owners:
+            values = [owner, *getattr(owner, "__dict__", {}).values()]
+            found.update((id(v), v) for v in values if isinstance(v, np.random.Generator))
+    return list(found.values())
+
+
+def _same_state(a: Any, b: Any) -> bool:
+    """Equal bit-generator states (nested dicts of ints, and arrays for MT19937)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return bool(np.array_equal(a, b))
+    return bool(a == b)
+
+
+def _reachable(fn: Any) -> list[Any]:
+    """What fn reaches by name: closure cells, globals it names, defaults and a bound self,
+    one level into lists, tuples and dicts."""
     objects: list[Any] = []
     code = getattr(fn, "__code__", None)
     if hasattr(fn, "__self__"):
@@ -164,15 +214,10 @@ def closed_over_tensors(fn: Any) -> list[Tensor]:
         names = getattr(fn, "__globals__", {})
         objects += [names[n] for n in code.co_names if n in names]
         objects += list(fn.__defaults__ or ())
-    found: list[Tensor] = []
+    items: list[Any] = []
     for obj in objects:
-        items = list(obj.values()) if isinstance(obj, dict) else list(obj) if isinstance(obj, list | tuple) else [obj]
-        for item in items:
-            if isinstance(item, Tensor):
-                found.append(item)
-            elif hasattr(item, "parameters") and not inspect.isclass(item) and callable(item.parameters):
-                found += list(item.parameters())
-    return found
+        items += list(obj.values()) if isinstance(obj, dict) else list(obj) if isinstance(obj, list | tuple) else [obj]
+    return items
 
 
 def _filled(cell: Any) -> bool:

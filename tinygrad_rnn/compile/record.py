@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from ..core import factories
+from ..core import forward as forward_mode
+from ..core.checkpoint import Checkpoint
 from ..core.errors import GradientError
 from ..core.function import Function, _Tracing
 from ..core.mode import backward_observers, forward_observers
@@ -63,7 +65,10 @@ class Recorder:
         self.arg_tensor: dict[int, int] = {}  # id(argument Tensor) -> its index
         self.constant_slots: set[int] = set()
         self.reads: list[tuple[Tensor, Any]] = []  # (closed-over tensor, the array read from it)
+        self.grads_written: dict[int, tuple[Tensor, Any]] = {}  # id(leaf) -> (leaf, the .grad backward left)
+        self.grad_arrays: set[int] = set()  # ids of the arrays in .grad of the tensors fn reaches (kept in `alive`)
         self.in_backward = False
+        self.argument_arrays = [(i, a) for i, a in enumerate(arrays) if isinstance(a, np.ndarray)]
         for index, array in enumerate(arrays):
             if array is not None and id(array) not in self.slot_of:
                 self.program.arguments.append((self._bind(array), index))
@@ -85,14 +90,31 @@ class Recorder:
         known = self.slot_of.get(id(array))
         if known is not None:
             return known
+        if id(array) in self.grad_arrays:
+            self.refuse("reading .grad (a replay writes .grad only at its end, and never reads it)")
         slot = self._bind(array)
         if tensor is not None and id(tensor) not in self.created:
             self.program.reads.append((slot, tensor))
             self.reads.append((tensor, array))
         else:
+            self.check_not_argument_view(array)
             self.program.constants.append((slot, array))
             self.constant_slots.add(slot)
         return slot
+
+    def check_not_argument_view(self, array: Any) -> None:
+        """Refuse a constant that is a view of an argument's array (`x[t]` on an ndarray argument, or on a
+        Tensor argument's .data): made in Python, it would keep the first call's values on every replay."""
+        if not isinstance(array, np.ndarray) or not array.size:
+            return
+        for index, argument in self.argument_arrays:
+            if np.may_share_memory(array, argument):
+                raise CompileError(
+                    f"tg.compile({self.name}): an op got an array of shape {array.shape} that Python cut from "
+                    f"argument {index} (indexing or slicing an ndarray, e.g. x[t], or a Tensor's .data); a replay "
+                    "would reuse the first call's values. Make it a Tensor first (tg.Tensor(x)) and index the "
+                    "Tensor, or pass the pieces as arguments"
+                )
 
     def traced(self, array: Any) -> bool:
         """True when `array` depends on the call's inputs or reads (is not a constant)."""
@@ -119,6 +141,13 @@ class Recorder:
             )
         if forward_observers or backward_observers:
             self.refuse("observers (tg.observe and the study tools in tinygrad_rnn.inspect)")
+        if cls is Checkpoint:
+            raise CompileError(
+                f"tg.compile({self.name}): tg.checkpoint (a layer's checkpoint_every, nn.checkpointed) inside a "
+                "compiled function is not supported: its backward recomputes the forward, which a recorded "
+                "program cannot replay, and a program keeps every slot anyway. Compile the layer without "
+                "checkpointing, or run the checkpointed step eagerly"
+            )
         template: list[tuple[bool, Any]] = []  # (is a slot, slot or static value) per positional argument
         for a, array in zip(args, arrays, strict=True):
             if isinstance(a, Tensor):
@@ -199,6 +228,8 @@ class Recorder:
     def begin_pass(self, create_graph: bool) -> None:
         if create_graph:
             self.refuse("create_graph=True (higher-order gradients)")
+        if backward_observers:  # subscribed after the forward ran (backward_trace, watch): no forward saw them
+            self.refuse("observers (tg.observe and the study tools in tinygrad_rnn.inspect)")
         self.in_backward = True
 
     def vjp(self, node: Function, grad_outs: list[Any], raw: Any, grads: list[Any]) -> None:
@@ -386,7 +417,9 @@ class recording:
             rec.created.add(id(self))
             rec.alive.append(self)
             source = data.data if isinstance(data, Tensor) else data
-            if id(source) in rec.slot_of and rec.traced(source):  # a copy of an input: recorded, not frozen
+            if id(source) not in rec.slot_of:
+                rec.check_not_argument_view(source)  # Tensor(x[t]) may copy: check before the link is lost
+            elif rec.traced(source):  # a copy of an input: recorded, not frozen
                 target = self.data.dtype
 
                 def convert(value: Any) -> tuple[Any]:
@@ -401,7 +434,16 @@ class recording:
                 accumulate(self, grad)
             finally:
                 _Tracing.tracer = rec
+            rec.grads_written[id(self)] = (self, self.grad)
+            if self.grad is not None:
+                rec.grad_arrays.add(id(self.grad.data))
+                rec.alive.append(self.grad.data)
 
+        def jvp_refused(node: Function, *args: Any) -> Any:
+            rec.refuse(f"forward mode (tg.func.jvp, jacfwd, hvp, nn.rtrl; here a JVP of {node.name})")
+
+        self.call_jvp = forward_mode._call_jvp
+        forward_mode._call_jvp = jvp_refused  # type: ignore[assignment]
         Tensor._make = classmethod(made)  # type: ignore[method-assign,assignment]
         Tensor.__init__ = initialised  # type: ignore[method-assign]
         Tensor._accumulate_grad = accumulated  # type: ignore[method-assign]
@@ -411,6 +453,7 @@ class recording:
         _Tracing.tracer = None
         for name, original in self.saved.items():
             setattr(Tensor, name, original)
+        forward_mode._call_jvp = self.call_jvp
         rec = self.recorder
         if exc[0] is None:
             generator = factories.default_generator()
