@@ -156,4 +156,32 @@ def _shape_work(axes: tuple[int, ...] | None, shape: tuple[int, ...], dtype: Any
     return sum_to
 
 
-PASSES = (dead_code, add_in_place, unwrap_vjps)  # run in this order on every new recording
+def release(program: Program) -> Program:
+    """After each instruction, free every slot that no later instruction, `.grad` write or fn's result
+    reads: `%9 = tanh.vjp(ctx%4, %8)` is followed by `free %8, ctx%4`.
+
+    A replay holds each slot in a local variable; left alone, every array the step made (each
+    gradient term, each forward's ctx with the arrays it saved for its VJP) would stay alive
+    until the replay returns, and the peak would be the sum of them all. The eager walk drops
+    a node once its VJP has run; here the same is decided once, from the listing: a slot's
+    last reader is known. Freeing only drops the program's reference (an array another slot
+    or the caller still holds lives on: slots may alias, a VJP may return its input), so no
+    value changes. A slot nothing reads at all (a ctx whose VJP dead_code removed) goes
+    right after the instruction that made it."""
+    kept = {slot for slot, _ in program.grad_writes}
+    result = program.result
+    kept |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    last: dict[int, int] = {}  # slot -> index of the last instruction that reads or makes it
+    for index, ins in enumerate(program.instructions):
+        for slot in (*ins.ins, *ins.outs):
+            last[slot] = index
+    frees: dict[int, list[int]] = {}
+    for slot, index in last.items():
+        if slot not in kept and slot not in program.discarded:  # a discarded slot holds the VJP's None
+            frees.setdefault(index, []).append(slot)
+    instructions = program.instructions
+    rewritten = [dataclasses.replace(ins, frees=tuple(sorted(frees.get(k, ())))) for k, ins in enumerate(instructions)]
+    return dataclasses.replace(program, instructions=rewritten, _straight=None)
+
+
+PASSES = (dead_code, add_in_place, unwrap_vjps, release)  # run in this order on every new recording

@@ -38,6 +38,7 @@ class Instruction:
     params: str = ""
     backward: bool = False  # part of the backward pass (for the listing's divider)
     vjp: Any = None  # for a VJP: (backward, kind, posts, raw shapes) as recorded, for the unwrap_vjps pass
+    frees: tuple[int, ...] = ()  # slots nothing reads after this instruction (the release pass): dropped after it
 
 
 @dataclass
@@ -100,6 +101,8 @@ class Program:
             call = f"run{k}({', '.join(f's{i}' for i in ins.ins)})"
             outs = [f"s{o}" for o in ins.outs]
             lines.append(f"    {outs[0]} = {call}[0]" if len(outs) == 1 else f"    {', '.join(outs)} = {call}")
+            if ins.frees:  # drop our references, so an array no one else holds goes back to the allocator now
+                lines.append(f"    del {', '.join(f's{f}' for f in ins.frees)}")
         wanted = {slot for slot, _ in self.grad_writes}
         result = self.result
         wanted |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
@@ -129,6 +132,8 @@ class Program:
             outs = ", ".join(self.name(o) for o in ins.outs) or "()"
             shown = "; ".join(self.meta[o] for o in ins.outs if self.meta[o])
             lines.append(f"{outs} = {ins.label}({args})  {shown}".rstrip())
+            if ins.frees:
+                lines.append("free " + ", ".join(self.name(f) for f in ins.frees))
         for slot, target in self.grad_writes:
             where = f"argument {target}" if isinstance(target, int) else _tensor_name(target)
             lines.append(f"{where}.grad += %{slot}")
