@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.function import Function
 from ..core.mode import _GradMode
 from ..core.tensor import Tensor
 
@@ -39,6 +40,20 @@ class Instruction:
     backward: bool = False  # part of the backward pass (for the listing's divider)
     vjp: Any = None  # for a VJP: (backward, kind, posts, raw shapes) as recorded, for the unwrap_vjps pass
     frees: tuple[int, ...] = ()  # slots nothing reads after this instruction (the release pass): dropped after it
+    single: bool = False  # run returns its one output itself, not a 1-tuple
+    fresh: FreshForward | None = None  # a forward on a new ctx: what straight_line writes out in place of `run`
+
+
+@dataclass(frozen=True)
+class FreshForward:
+    """What a forward instruction's `run` does, spelled out so the generated replay can do it inline:
+    `ctx = new(cls); ctx._saved = (); ctx.needs_input_grad = needs; out = cls.forward(ctx, *ins, **kwargs);
+    ctx.parents = ins` and `(out, ctx)` into the instruction's slots. `run` is the same as a function."""
+
+    run: Callable[..., tuple[Any, ...]]  # the function it spells out (a profiler that swaps `run` turns this off)
+    cls: type[Function]
+    needs: tuple[bool, ...]
+    kwargs: dict[str, Any]
 
 
 @dataclass
@@ -86,7 +101,7 @@ class Program:
         It returns the slots that `.grad` writes and the result read."""
         if self._straight is not None:
             return self._straight
-        names: dict[str, Any] = {}
+        names: dict[str, Any] = {"ndarray": np.ndarray, "one_output": _one_output}
         lines = ["def replay(arrays):"]
         for slot, index in self.arguments:
             lines.append(f"    s{slot} = arrays[{index}]")
@@ -97,10 +112,25 @@ class Program:
             names[f"constant{k}"] = value
             lines.append(f"    s{slot} = constant{k}")
         for k, ins in enumerate(self.instructions):
-            names[f"run{k}"] = ins.run
-            call = f"run{k}({', '.join(f's{i}' for i in ins.ins)})"
+            args = ", ".join(f"s{i}" for i in ins.ins)
             outs = [f"s{o}" for o in ins.outs]
-            lines.append(f"    {outs[0]} = {call}[0]" if len(outs) == 1 else f"    {', '.join(outs)} = {call}")
+            fresh = ins.fresh
+            if fresh is not None and fresh.run is ins.run and len(outs) == 2:
+                # The forward's own call with no function around it (a Python call costs as much as a small op).
+                out, ctx = outs
+                names.update({f"cls{k}": fresh.cls, f"needs{k}": fresh.needs, f"kwargs{k}": fresh.kwargs})
+                names.update({f"new{k}": fresh.cls.__new__, f"forward{k}": fresh.cls.forward})
+                call = ", ".join([ctx, *(f"s{i}" for i in ins.ins), *([f"**kwargs{k}"] if fresh.kwargs else [])])
+                lines.append(f"    {ctx} = new{k}(cls{k}); {ctx}._saved = (); {ctx}.needs_input_grad = needs{k}")
+                lines.append(f"    {out} = forward{k}({call}); {ctx}.parents = ({args}{',' if args else ''})")
+                lines.append(f"    if type({out}) is not ndarray: {out} = one_output({out})")
+            else:
+                names[f"run{k}"] = ins.run
+                call = f"run{k}({args})"
+                if len(outs) == 1:
+                    lines.append(f"    {outs[0]} = {call}" + ("" if ins.single else "[0]"))
+                else:
+                    lines.append(f"    {', '.join(outs)} = {call}")
             if ins.frees:  # drop our references, so an array no one else holds goes back to the allocator now
                 lines.append(f"    del {', '.join(f's{f}' for f in ins.frees)}")
         wanted = {slot for slot, _ in self.grad_writes}
@@ -150,6 +180,11 @@ def describe(value: Any) -> str:
         text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
         return f"{text} {np.dtype(value.dtype)}"
     return ""
+
+
+def _one_output(raw: Any) -> Any:
+    """A forward's one output as an array: a ufunc on 0-d arrays gives a numpy scalar; a tuple of one, its item."""
+    return np.asarray(raw[0] if type(raw) is tuple else raw)
 
 
 def _tensor_name(tensor: Tensor) -> str:
