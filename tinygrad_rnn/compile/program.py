@@ -99,8 +99,17 @@ class Program:
         """The program as one generated Python function, made once: a line per instruction, a local
         variable per slot (`s7 = run3(s1, s5)[0]`), so a replay does no list indexing and no loop.
         It returns the slots that `.grad` writes and the result read."""
-        if self._straight is not None:
-            return self._straight
+        if self._straight is None:
+            source, names = self._generate()
+            exec(source, names)  # our own generated code: slot names and calls only
+            self._straight = names["replay"]
+        return self._straight
+
+    def source(self) -> str:
+        """The Python text of `straight_line`'s function (the names it calls are bound when it is made)."""
+        return self._generate()[0]
+
+    def _generate(self) -> tuple[str, dict[str, Any]]:
         names: dict[str, Any] = {"ndarray": np.ndarray, "one_output": _one_output}
         lines = ["def replay(arrays):"]
         for slot, index in self.arguments:
@@ -122,7 +131,8 @@ class Program:
                 names.update({f"new{k}": fresh.cls.__new__, f"forward{k}": fresh.cls.forward})
                 call = ", ".join([ctx, *(f"s{i}" for i in ins.ins), *([f"**kwargs{k}"] if fresh.kwargs else [])])
                 lines.append(f"    {ctx} = new{k}(cls{k}); {ctx}._saved = (); {ctx}.needs_input_grad = needs{k}")
-                lines.append(f"    {out} = forward{k}({call}); {ctx}.parents = ({args}{',' if args else ''})")
+                parents = f"({args},)" if len(ins.ins) == 1 else f"({args})"
+                lines.append(f"    {out} = forward{k}({call}); {ctx}.parents = {parents}")
                 lines.append(f"    if type({out}) is not ndarray: {out} = one_output({out})")
             else:
                 names[f"run{k}"] = ins.run
@@ -137,9 +147,7 @@ class Program:
         result = self.result
         wanted |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
         lines.append("    return {" + ", ".join(f"{w}: s{w}" for w in sorted(wanted)) + "}")
-        exec("\n".join(lines), names)  # our own generated code: slot names and calls only
-        self._straight = names["replay"]
-        return self._straight
+        return "\n".join(lines), names
 
     def name(self, slot: int) -> str:
         if slot in self.discarded:
