@@ -171,8 +171,7 @@ def release(program: Program) -> Program:
     for slot, index in last.items():
         if slot not in kept and slot not in program.discarded:  # a discarded slot holds the VJP's None
             frees.setdefault(index, []).append(slot)
-    instructions = program.instructions
-    rewritten = [dataclasses.replace(ins, frees=tuple(sorted(frees.get(k, ())))) for k, ins in enumerate(instructions)]
+    rewritten = [ins.freeing(tuple(sorted(frees.get(k, ())))) for k, ins in enumerate(program.instructions)]
     return dataclasses.replace(program, instructions=rewritten, _straight=None)
 
 

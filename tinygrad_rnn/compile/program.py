@@ -43,6 +43,13 @@ class Instruction:
     single: bool = False  # run returns its one output itself, not a 1-tuple
     fresh: FreshForward | None = None  # a forward on a new ctx: what straight_line writes out in place of `run`
 
+    def freeing(self, slots: tuple[int, ...]) -> Instruction:
+        """A copy of this instruction that frees `slots` after it (the original, in the recorded program, stays)."""
+        copied = object.__new__(Instruction)
+        copied.__dict__.update(self.__dict__)  # 4x cheaper than copy.copy, over programs of 30000 instructions
+        copied.frees = slots
+        return copied
+
 
 @dataclass(frozen=True)
 class FreshForward:
