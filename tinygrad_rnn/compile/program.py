@@ -55,9 +55,9 @@ class Instruction:
 class FreshForward:
     """What a forward instruction's `run` does, spelled out so the generated replay can do it inline:
     `ctx = new(cls); ctx._saved = (); ctx.needs_input_grad = needs; out = cls.forward(ctx, *ins, **kwargs);
-    ctx.parents = ins` and `(out, ctx)` into the instruction's slots. `run` is the same as a function."""
+    ctx.parents = ins`, then `out` and `ctx` into the instruction's two slots."""
 
-    run: Callable[..., tuple[Any, ...]]  # the function it spells out (a profiler that swaps `run` turns this off)
+    run: Callable[..., tuple[Any, ...]]  # the same as a function; inlined only while the instruction still calls it
     cls: type[Function]
     needs: tuple[bool, ...]
     kwargs: dict[str, Any]
@@ -105,7 +105,8 @@ class Program:
     def straight_line(self) -> Callable[[list[Any]], dict[int, Any]]:
         """The program as one generated Python function, made once: a line per instruction, a local
         variable per slot (`s7 = run3(s1, s5)[0]`), so a replay does no list indexing and no loop.
-        It returns the slots that `.grad` writes and the result read."""
+        A forward on a fresh ctx is written out in place (`FreshForward`), and `del` drops the slots
+        an instruction frees. It returns the slots that `.grad` writes and the result read."""
         if self._straight is None:
             source, names = self._generate()
             exec(source, names)  # our own generated code: slot names and calls only
