@@ -27,6 +27,7 @@ long sequences (full BPTT, and truncated BPTT whose peak memory is bounded by
 the chunk length).
 
 Run: python benchmarks/bench_rnn.py [--quick] [--rounds N] [--dtype float32|float64|both]
+     python benchmarks/bench_rnn.py --memory small,typical,long   (peak memory only)
 """
 
 from __future__ import annotations
@@ -419,6 +420,10 @@ def main() -> None:
         "--sizes",
         help=f"comma-separated subset of {','.join(SIZES)}: time only those steps (no memory, cells, long runs)",
     )
+    parser.add_argument(
+        "--memory",
+        help=f"comma-separated subset of {','.join(SIZES)}: only the peak-memory table of each, float32",
+    )
     args = parser.parse_args()
     dtypes = [np.float32, np.float64] if args.dtype == "both" else [np.dtype(args.dtype).type]
     if args.quick:
@@ -428,11 +433,16 @@ def main() -> None:
         bench_cells(QUICK_SIZES["tiny"], np.float64, rounds=1)
         bench_long(2, 3, 4, full_steps=40, truncated_steps=80, chunk=10)
         return
-    if args.sizes:
-        names = args.sizes.split(",")
-        unknown = [n for n in names if n not in SIZES]
+    for chosen in (args.sizes, args.memory):
+        unknown = [n for n in (chosen or "").split(",") if chosen and n not in SIZES]
         if unknown:
             parser.error(f"unknown size {', '.join(unknown)}; choose from {', '.join(SIZES)}")
+    if args.memory:
+        for name in args.memory.split(","):
+            bench_memory(SIZES[name], np.float32)
+        return
+    if args.sizes:
+        names = args.sizes.split(",")
         bench_sizes({n: SIZES[n] for n in names}, dtypes, args.rounds, args.repeats)
         return
     bench_sizes(SIZES, dtypes, args.rounds, args.repeats)

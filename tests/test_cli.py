@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tinygrad_rnn.checks.gradcheck import numerical_jacobian
-from tinygrad_rnn.cli import main
+from tinygrad_rnn.cli import build_parser, main
 from tinygrad_rnn.cli.checks import PRIMITIVE_CHECKS, recurrent_checks
 from tinygrad_rnn.cli.forecast import read_series
 from tinygrad_rnn.core import ops
@@ -246,6 +246,13 @@ def test_compiled_training_steps_match_eager_to_the_bit(
         assert compiled.keys() == eager.keys()
         for key in compiled:
             assert np.array_equal(compiled[key], eager[key]), f"{name}: {key} differs"
+
+
+@pytest.mark.parametrize("command", ["chars", "forecast"])
+def test_training_commands_compile_their_step_by_default(command: str) -> None:
+    parser = build_parser()
+    assert parser.parse_args([command]).compile is True
+    assert parser.parse_args([command, "--no-compile"]).compile is False
 
 
 # ---------------------------------------------------------------- gradcheck

@@ -46,8 +46,6 @@ def add_parsers(subparsers: Any) -> None:
         lr=0.01,
         batch=64,
         bptt=32,
-        compile=False,  # measured slower on these defaults (benchmarks/RESULTS.md, 2026-12-02)
-        compile_note="; on this command's defaults the replay is slower than eager",
     )
     training.add_argument(
         "--steps",

@@ -104,7 +104,6 @@ def add_training_options(
     bptt: int | None,
     clip: float = 1.0,
     compile: bool = True,
-    compile_note: str = "",
 ) -> argparse._ArgumentGroup:
     group = parser.add_argument_group("training")
     group.add_argument("--lr", type=positive_float, default=lr, help=f"learning rate (default: {lr})")
@@ -131,7 +130,7 @@ def add_training_options(
         action=argparse.BooleanOptionalAction,
         default=compile,
         help="replay the forward and backward of each training step with tg.compile instead of running it "
-        f"eagerly; the same results to the bit (default: {'on' if compile else 'off'}{compile_note})",
+        f"eagerly; the same results to the bit (default: {'on' if compile else 'off'})",
     )
     return group
 

@@ -8,6 +8,7 @@ docs/compile.md and checked by tests/test_compile.py.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections import Counter
 from typing import Any
 
@@ -64,14 +65,12 @@ def add_in_place(program: Program) -> Program:
             total, (buffer, term) = ins.outs[0], ins.ins
             ours = buffer in sums and reads[buffer] == 1 and buffer not in kept and buffer != term
             if ours and program.meta[buffer] == program.meta[total]:
-                ins = Instruction("add_", _add_into, ins.ins, ins.outs, backward=ins.backward)
+                ins = Instruction("add_", _add_into, ins.ins, ins.outs, backward=ins.backward, single=True)
         rewritten.append(ins)
     return dataclasses.replace(program, instructions=rewritten, _straight=None)
 
 
-def _add_into(buffer: Any, term: Any) -> tuple[Any]:
-    buffer += term
-    return (buffer,)
+_add_into = operator.iadd  # `buffer += term`, returning the buffer
 
 
 def unwrap_vjps(program: Program) -> Program:
@@ -121,39 +120,59 @@ def unwrap_vjps(program: Program) -> Program:
                 label = "reshape"
             else:
                 label = "sum_to" if axes is not None else "astype"
-            after.append(Instruction(label, _shape_work(axes, shape, dtype), (raw,), (slot,), params, backward=True))
-        if kind == "single":
-            run: Any = _one(backward)
-        else:
-            run = backward  # returns a tuple or list, unpacked by the generated code
-        rewritten.append(Instruction(ins.label, run, ins.ins, tuple(outs), ins.params, backward=ins.backward))
+            work = _shape_work(axes, shape, dtype)
+            after.append(Instruction(label, work, (raw,), (slot,), params, backward=True, single=True))
+        # `backward` itself: the generated code unpacks a tuple or list, or takes a single gradient as is
+        unwrapped = Instruction(ins.label, backward, ins.ins, tuple(outs), ins.params, ins.backward)
+        unwrapped.single = kind == "single"
+        rewritten.append(unwrapped)
         rewritten.extend(after)
     return dataclasses.replace(
         program, instructions=rewritten, meta=meta, size=len(meta), discarded=discarded, _straight=None
     )
 
 
-def _one(backward: Any) -> Any:
-    def run(*values: Any) -> tuple[Any]:
-        return (backward(*values),)
-
-    return run
-
-
 def _shape_work(axes: tuple[int, ...] | None, shape: tuple[int, ...], dtype: Any) -> Any:
     if axes is None:
 
-        def reshape(value: Any) -> tuple[Any]:
+        def reshape(value: Any) -> Any:
             value = value.reshape(shape)
-            return (value if dtype is None else value.astype(dtype),)
+            return value if dtype is None else value.astype(dtype)
 
         return reshape
 
-    def sum_to(value: Any) -> tuple[Any]:
+    def sum_to(value: Any) -> Any:
         value = value.sum(axis=axes, keepdims=True).reshape(shape)
-        return (value if dtype is None else value.astype(dtype),)
+        return value if dtype is None else value.astype(dtype)
 
     return sum_to
 
 
-PASSES = (dead_code, add_in_place, unwrap_vjps)  # run in this order on every new recording
+def release(program: Program) -> Program:
+    """After each instruction, free every slot that no later instruction, `.grad` write or fn's result
+    reads: `%9 = tanh.vjp(ctx%4, %8)` is followed by `free %8, ctx%4`.
+
+    A replay holds each slot in a local variable; left alone, every array the step made (each
+    gradient term, each forward's ctx with the arrays it saved for its VJP) would stay alive
+    until the replay returns, and the peak would be the sum of them all. The eager walk drops
+    a node once its VJP has run; here the same is decided once, from the listing: a slot's
+    last reader is known. Freeing only drops the program's reference (an array another slot
+    or the caller still holds lives on: slots may alias, a VJP may return its input), so no
+    value changes. A slot nothing reads at all (a ctx whose VJP dead_code removed) goes
+    right after the instruction that made it."""
+    kept = {slot for slot, _ in program.grad_writes}
+    result = program.result
+    kept |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    last: dict[int, int] = {}  # slot -> index of the last instruction that reads or makes it
+    for index, ins in enumerate(program.instructions):
+        for slot in (*ins.ins, *ins.outs):
+            last[slot] = index
+    frees: dict[int, list[int]] = {}
+    for slot, index in last.items():
+        if slot not in kept and slot not in program.discarded:  # a discarded slot holds the VJP's None
+            frees.setdefault(index, []).append(slot)
+    rewritten = [ins.freeing(tuple(sorted(frees.get(k, ())))) for k, ins in enumerate(program.instructions)]
+    return dataclasses.replace(program, instructions=rewritten, _straight=None)
+
+
+PASSES = (dead_code, add_in_place, unwrap_vjps, release)  # run in this order on every new recording

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.function import Function
 from ..core.mode import _GradMode
 from ..core.tensor import Tensor
 
@@ -38,6 +39,28 @@ class Instruction:
     params: str = ""
     backward: bool = False  # part of the backward pass (for the listing's divider)
     vjp: Any = None  # for a VJP: (backward, kind, posts, raw shapes) as recorded, for the unwrap_vjps pass
+    frees: tuple[int, ...] = ()  # slots nothing reads after this instruction (the release pass): dropped after it
+    single: bool = False  # run returns its one output itself, not a 1-tuple
+    fresh: FreshForward | None = None  # a forward on a new ctx: what straight_line writes out in place of `run`
+
+    def freeing(self, slots: tuple[int, ...]) -> Instruction:
+        """A copy of this instruction that frees `slots` after it (the original, in the recorded program, stays)."""
+        copied = object.__new__(Instruction)
+        copied.__dict__.update(self.__dict__)  # 4x cheaper than copy.copy, over programs of 30000 instructions
+        copied.frees = slots
+        return copied
+
+
+@dataclass(frozen=True)
+class FreshForward:
+    """What a forward instruction's `run` does, spelled out so the generated replay can do it inline:
+    `ctx = new(cls); ctx._saved = (); ctx.needs_input_grad = needs; out = cls.forward(ctx, *ins, **kwargs);
+    ctx.parents = ins`, then `out` and `ctx` into the instruction's two slots."""
+
+    run: Callable[..., tuple[Any, ...]]  # the same as a function; inlined only while the instruction still calls it
+    cls: type[Function]
+    needs: tuple[bool, ...]
+    kwargs: dict[str, Any]
 
 
 @dataclass
@@ -82,10 +105,20 @@ class Program:
     def straight_line(self) -> Callable[[list[Any]], dict[int, Any]]:
         """The program as one generated Python function, made once: a line per instruction, a local
         variable per slot (`s7 = run3(s1, s5)[0]`), so a replay does no list indexing and no loop.
-        It returns the slots that `.grad` writes and the result read."""
-        if self._straight is not None:
-            return self._straight
-        names: dict[str, Any] = {}
+        A forward on a fresh ctx is written out in place (`FreshForward`), and `del` drops the slots
+        an instruction frees. It returns the slots that `.grad` writes and the result read."""
+        if self._straight is None:
+            source, names = self._generate()
+            exec(source, names)  # our own generated code: slot names and calls only
+            self._straight = names["replay"]
+        return self._straight
+
+    def source(self) -> str:
+        """The Python text of `straight_line`'s function (the names it calls are bound when it is made)."""
+        return self._generate()[0]
+
+    def _generate(self) -> tuple[str, dict[str, Any]]:
+        names: dict[str, Any] = {"ndarray": np.ndarray, "one_output": _one_output}
         lines = ["def replay(arrays):"]
         for slot, index in self.arguments:
             lines.append(f"    s{slot} = arrays[{index}]")
@@ -96,17 +129,33 @@ class Program:
             names[f"constant{k}"] = value
             lines.append(f"    s{slot} = constant{k}")
         for k, ins in enumerate(self.instructions):
-            names[f"run{k}"] = ins.run
-            call = f"run{k}({', '.join(f's{i}' for i in ins.ins)})"
+            args = ", ".join(f"s{i}" for i in ins.ins)
             outs = [f"s{o}" for o in ins.outs]
-            lines.append(f"    {outs[0]} = {call}[0]" if len(outs) == 1 else f"    {', '.join(outs)} = {call}")
+            fresh = ins.fresh
+            if fresh is not None and fresh.run is ins.run and len(outs) == 2:
+                # The forward's own call with no function around it (a Python call costs as much as a small op).
+                out, ctx = outs
+                names.update({f"cls{k}": fresh.cls, f"needs{k}": fresh.needs, f"kwargs{k}": fresh.kwargs})
+                names.update({f"new{k}": fresh.cls.__new__, f"forward{k}": fresh.cls.forward})
+                call = ", ".join([ctx, *(f"s{i}" for i in ins.ins), *([f"**kwargs{k}"] if fresh.kwargs else [])])
+                lines.append(f"    {ctx} = new{k}(cls{k}); {ctx}._saved = (); {ctx}.needs_input_grad = needs{k}")
+                parents = f"({args},)" if len(ins.ins) == 1 else f"({args})"
+                lines.append(f"    {out} = forward{k}({call}); {ctx}.parents = {parents}")
+                lines.append(f"    if type({out}) is not ndarray: {out} = one_output({out})")
+            else:
+                names[f"run{k}"] = ins.run
+                call = f"run{k}({args})"
+                if len(outs) == 1:
+                    lines.append(f"    {outs[0]} = {call}" + ("" if ins.single else "[0]"))
+                else:
+                    lines.append(f"    {', '.join(outs)} = {call}")
+            if ins.frees:  # drop our references, so an array no one else holds goes back to the allocator now
+                lines.append(f"    del {', '.join(f's{f}' for f in ins.frees)}")
         wanted = {slot for slot, _ in self.grad_writes}
         result = self.result
         wanted |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
         lines.append("    return {" + ", ".join(f"{w}: s{w}" for w in sorted(wanted)) + "}")
-        exec("\n".join(lines), names)  # our own generated code: slot names and calls only
-        self._straight = names["replay"]
-        return self._straight
+        return "\n".join(lines), names
 
     def name(self, slot: int) -> str:
         if slot in self.discarded:
@@ -129,6 +178,8 @@ class Program:
             outs = ", ".join(self.name(o) for o in ins.outs) or "()"
             shown = "; ".join(self.meta[o] for o in ins.outs if self.meta[o])
             lines.append(f"{outs} = {ins.label}({args})  {shown}".rstrip())
+            if ins.frees:
+                lines.append("free " + ", ".join(self.name(f) for f in ins.frees))
         for slot, target in self.grad_writes:
             where = f"argument {target}" if isinstance(target, int) else _tensor_name(target)
             lines.append(f"{where}.grad += %{slot}")
@@ -145,6 +196,11 @@ def describe(value: Any) -> str:
         text = "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
         return f"{text} {np.dtype(value.dtype)}"
     return ""
+
+
+def _one_output(raw: Any) -> Any:
+    """A forward's one output as an array: a ufunc on 0-d arrays gives a numpy scalar; a tuple of one, its item."""
+    return np.asarray(raw[0] if type(raw) is tuple else raw)
 
 
 def _tensor_name(tensor: Tensor) -> str:

@@ -20,6 +20,8 @@ What cannot be recorded is refused, loudly, here (`CompileError`).
 
 from __future__ import annotations
 
+import operator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,7 +34,7 @@ from ..core.function import Function, _Tracing
 from ..core.mode import backward_observers, forward_observers
 from ..core.shapes import unbroadcast_axes
 from ..core.tensor import Tensor
-from .program import Instruction, Program, describe
+from .program import FreshForward, Instruction, Program, describe
 
 
 class CompileError(GradientError):
@@ -205,8 +207,11 @@ class Recorder:
         params = ", ".join(f"{k}={_short(v)}" for k, v in static_kwargs.items())
         statics = [_short(v) for is_slot, v in template if not is_slot and v is not None]
         params = ", ".join([*statics, params] if params else statics)
-        chosen = run_plain if all(is_slot for is_slot, _ in template) and not slot_kwargs else run
-        self.program.instructions.append(Instruction(ctx.name, chosen, ins, (*out_slots, ctx_slot), params))
+        plain = all(is_slot for is_slot, _ in template) and not slot_kwargs
+        chosen = run_plain if plain else run
+        fresh = FreshForward(chosen, cls, needs, static_kwargs) if plain and len(outs) == 1 else None
+        instruction = Instruction(ctx.name, chosen, ins, (*out_slots, ctx_slot), params, fresh=fresh)
+        self.program.instructions.append(instruction)
 
     def check_python_values(self, where: str, value: Any) -> None:
         """Arrays an op receives that no recorded step made: computed in Python, so possibly from data.
@@ -278,13 +283,13 @@ class Recorder:
     def add(self, previous: Any, grad: Any) -> Any:
         total = previous + grad
         ins = (self.slot(previous), self.slot(grad))
-        self._emit("add", add_terms, ins, [self._bind(total)])
+        self._emit("add", add_terms, ins, [self._bind(total)], single=True)
         return total
 
     def as_array(self, value: Any) -> Any:
         array = np.asarray(value)
         if array is not value:
-            self._emit("asarray", _as_array, (self.slot(value),), [self._bind(array)])
+            self._emit("asarray", np.asarray, (self.slot(value),), [self._bind(array)], single=True)
         return array
 
     def leaf_grad(self, leaf: Tensor, grad: Any) -> Any:
@@ -298,8 +303,9 @@ class Recorder:
         index = self.arg_tensor.get(id(leaf))
         self.program.grad_writes.append((slot, leaf if index is None else index))
 
-    def _emit(self, label: str, run: Any, ins: tuple[int, ...], outs: list[int]) -> None:
-        self.program.instructions.append(Instruction(label, run, ins, tuple(outs), backward=self.in_backward))
+    def _emit(self, label: str, run: Any, ins: tuple[int, ...], outs: list[int], single: bool = False) -> None:
+        instruction = Instruction(label, run, ins, tuple(outs), backward=self.in_backward, single=single)
+        self.program.instructions.append(instruction)
 
     def refuse(self, feature: str) -> None:
         raise CompileError(
@@ -324,12 +330,8 @@ def _short(value: Any) -> str:
     return repr(value)
 
 
-def add_terms(a: Any, b: Any) -> tuple[Any]:
-    return (a + b,)
-
-
-def _as_array(value: Any) -> tuple[Any]:
-    return (np.asarray(value),)
+# A sum of two gradient terms, `a + b`: the operator itself, so a replay makes no Python call around it.
+add_terms: Callable[[Any, Any], Any] = operator.add
 
 
 class recording:
