@@ -63,13 +63,14 @@ def _op(op: type[Function], on_arrays: Callable[..., Any], *args: Any, **kwargs:
     return on_arrays(*args, **kwargs)
 
 
-def _where_any(condition: Array, x: Any, y: Any) -> Any:
-    """`Where.apply(x, y, condition=condition)`, or y itself when no element of `condition` is True.
+def _where_any(condition: Array | None, x: Any, y: Any) -> Any:
+    """`Where.apply(x, y, condition=condition)`, or y itself when no element of `condition` is True
+    (None: known to have none).
 
     That Where would be the identity on y, in value and in derivative; a VJP whose mask guards a rare
     point (pow's base 0) saves the node (and ~2 us on arrays) everywhere else. y keeps its own shape
     then, not the broadcast one: the callers broadcast it further anyway."""
-    if np.count_nonzero(condition):
+    if condition is not None and np.count_nonzero(condition):
         return Where.apply(x, y, condition=condition)
     return y
 
@@ -425,6 +426,16 @@ class Remainder(_Primitive):
         return _total(dx, None if dy is None else -dy * ctx.quotient)
 
 
+def _zero_base(x: Any, y: Any) -> tuple[Array | None, Array | None]:
+    """Pow's two special points, the masks [x = 0 and y = 0] and [x = 0 and y > 0]; (None, None) where
+    no base is 0, which is nearly always: then every Where they guard is skipped (`_where_any`), and
+    one comparison and one count of x are all they cost."""
+    x_is_0 = np.asarray(x) == 0
+    if not np.count_nonzero(x_is_0):
+        return None, None
+    return x_is_0 & (np.asarray(y) == 0), x_is_0 & (np.asarray(y) > 0)
+
+
 class Pow(_Primitive):
     """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 at x = y = 0),   dL/dy = dL/dz * z log(x)   (0 at x = 0 < y)"""
 
@@ -435,22 +446,20 @@ class Pow(_Primitive):
 
     def backward(ctx, grad_out: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, y, z = ctx.saved_tensors
-        x_is_0 = np.asarray(x) == 0
+        both_0, zero_to_positive = _zero_base(x, y)
         grad_x = grad_y = None
         if ctx.needs_input_grad[0]:
             # y * x**(y-1) is 0 * inf = nan at x = 0, y = 0, where the true derivative of x**0 is 0.
             # Mask only there: masking all of y = 0 would also cut d(slope)/dy = x**(y-1) (second order).
             # Two wheres, not one: the masked branch must hold no inf either, or differentiating it
             # again sends 0 * inf = nan back (d2/dx2 x**0, d3/dx3 x**1, ... at 0): x is 1 there.
-            # Where no element is 0 ** 0 (nearly always), both wheres are the identity and are skipped.
-            both_0 = x_is_0 & (np.asarray(y) == 0)
             safe_x = _where_any(both_0, np.array(1, x.dtype), x)
             slope = _where_any(both_0, np.zeros((), y.dtype), y * safe_x ** (y - 1.0))
             grad_x = grad_out * slope
         if ctx.needs_input_grad[1]:
             # z log(x) is 0 * -inf = nan at x = 0, where 0**y is constant (0) for y > 0: take log(1) there.
-            at_zero = x_is_0 & (np.asarray(y) > 0)
-            grad_y = grad_out * z * _op(Log, np.log, _where_any(at_zero, np.array(1, x.dtype), x))
+            safe_x = _where_any(zero_to_positive, np.array(1, x.dtype), x)
+            grad_y = grad_out * z * _op(Log, np.log, safe_x)
         return grad_x, grad_y
 
     def jvp(ctx, dx: Tensor | None, dy: Tensor | None) -> Tensor | None:
@@ -458,14 +467,13 @@ class Pow(_Primitive):
         x, y, z = ctx.saved_tensors
         n = _out_ndim(ctx)
         dx, dy = _lift(dx, n), _lift(dy, n)
-        x_is_0 = np.asarray(x) == 0
+        both_0, zero_to_positive = _zero_base(x, y)
         along_x = along_y = None
         if dx is not None:
-            slope = _where_any(x_is_0 & (np.asarray(y) == 0), np.zeros((), y.dtype), y * x ** (y - 1.0))
+            slope = _where_any(both_0, np.zeros((), y.dtype), y * x ** (y - 1.0))
             along_x = dx * slope
         if dy is not None:
-            at_zero = x_is_0 & (np.asarray(y) > 0)
-            along_y = dy * (z * _op(Log, np.log, _where_any(at_zero, np.array(1, x.dtype), x)))
+            along_y = dy * (z * _op(Log, np.log, _where_any(zero_to_positive, np.array(1, x.dtype), x)))
         return _total(along_x, along_y)
 
 
