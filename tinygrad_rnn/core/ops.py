@@ -548,6 +548,11 @@ def _keepdims_shape(shape: tuple[int, ...], axes: tuple[int, ...]) -> tuple[int,
     return tuple(kept)
 
 
+# What ndarray.sum calls, without its Python layer (~0.3 us a call; same bits, every dtype). Typed loosely:
+# numpy's stubs accept `keepdims` only as a literal True or False.
+_add_over: Callable[..., Any] = np.add.reduce
+
+
 class Sum(_Primitive):
     """y = sum of x over axes;   dL/dx = dL/dy copied back along the summed axes"""
 
@@ -555,7 +560,7 @@ class Sum(_Primitive):
         ctx.axes = normalize_axes("sum", axis, x.ndim)
         ctx.in_shape = x.shape
         ctx.keepdims = keepdims
-        return np.add.reduce(x, axis=ctx.axes, keepdims=keepdims)  # what x.sum calls, without its Python layer
+        return _add_over(x, axis=ctx.axes, keepdims=keepdims)
 
     def backward(ctx, grad_out: Tensor) -> Tensor:
         return _op(
