@@ -7,7 +7,10 @@ BLAS thread, so that idle BLAS threads spinning do not count) swings far less.
 A step is the same as bench_rnn.py's (tanh RNN, readout, MSE, full backward),
 for the per-step cell and for nn.RNN; the figure is the minimum over blocks.
 
-Run: OPENBLAS_NUM_THREADS=1 python benchmarks/step_cpu_time.py --size 1,100,8,32 [--blocks 5 --steps 10]
+--composed adds issue 10's composed cell (bench_rnn.composed_step, float32), eager
+and replayed by tg.compile: the step whose time goes to the ops' own VJPs.
+
+Run: OPENBLAS_NUM_THREADS=1 python benchmarks/step_cpu_time.py --size 1,100,8,32 [--blocks 5 --steps 10] [--composed]
 Compare two checkouts by running each with PYTHONPATH=<checkout>, alternately.
 """
 
@@ -15,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Any
 
 import numpy as np
+from bench_rnn import composed_step, make_problem
 
 import tinygrad_rnn as tg
 from tinygrad_rnn import nn
@@ -28,6 +33,7 @@ def main() -> None:
     parser.add_argument("--size", default="1,100,8,32", help="B,T,D,H")
     parser.add_argument("--blocks", type=int, default=5)
     parser.add_argument("--steps", type=int, default=10, help="training steps per block")
+    parser.add_argument("--composed", action="store_true", help="also the composed cell, eager and compiled")
     args = parser.parse_args()
     batch, steps, inputs, hidden = (int(v) for v in args.size.split(","))
     rng = np.random.default_rng(0)
@@ -47,7 +53,21 @@ def main() -> None:
             states.append(h)
         mse_loss(readout(tg.stack(states)), targets).backward()
 
-    for name, step in (("percell", percell), ("hoisted", hoisted)):
+    systems: list[tuple[str, Any]] = [("percell", percell), ("hoisted", hoisted)]
+    if args.composed:
+        problem = make_problem((batch, steps, inputs, hidden), np.float32)
+        composed, params = composed_step(problem)
+
+        def zeroed(run: Any) -> Any:
+            def step() -> None:
+                for p in params:
+                    p.grad = None
+                run(problem["x"], problem["targets"])
+
+            return step
+
+        systems += [("composed", zeroed(composed)), ("composed-compiled", zeroed(tg.compile(composed)))]
+    for name, step in systems:
         step()  # warm-up
         best = float("inf")
         for _ in range(args.blocks):

@@ -42,3 +42,15 @@ def test_step_cpu_time_runs_on_a_tiny_size() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert re.fullmatch(r"percell \d+\.\d+ ms  hoisted \d+\.\d+ ms  \n", done.stdout), done.stdout
+
+
+def test_step_cpu_time_times_the_composed_cell_eager_and_compiled() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "step_cpu_time.py"), *("--size", "2,3,2,2", "--blocks", "1"), "--composed"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    pattern = r"percell [\d.]+ ms  hoisted [\d.]+ ms  composed [\d.]+ ms  composed-compiled [\d.]+ ms  \n"
+    assert re.fullmatch(pattern, done.stdout), done.stdout

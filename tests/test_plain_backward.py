@@ -190,6 +190,49 @@ def test_apply_on_plain_arrays_is_just_forward_and_records_nothing() -> None:
     assert recorded == []
 
 
+# The VJPs call some ops as `_op(Op, np.fn, ...)`: on arrays the bare numpy call, on Tensors the recorded op.
+# A plain pass takes the first road and create_graph=True the second; their first-order gradients must agree
+# bit for bit, or a shortcut computes something else than the op it stands for.
+_SHORTCUT_USERS = {
+    "sum": lambda x, y: (x * y).sum(axis=0) * x.sum(),  # Sum's VJP broadcasts back (BroadcastTo)
+    "logsumexp": lambda x, y: x.logsumexp(axis=-1) * y.sum(),  # Exp
+    "log_softmax": lambda x, y: x.log_softmax(axis=-1) * y,  # Exp
+    "permute": lambda x, y: x.permute(*reversed(range(x.ndim))) * y.permute(*reversed(range(y.ndim))),
+    "pow": lambda x, y: x.abs() ** y,  # Log, and the masks at x = 0 (skipped where no element is 0)
+}
+
+
+@settings(max_examples=15)
+@given(st.sampled_from(sorted(_SHORTCUT_USERS)), shapes(min_dims=1, max_dims=3), st.booleans(), st.data())
+def test_vjp_shortcuts_on_arrays_give_the_bits_of_the_ops_they_stand_for(
+    name: str, shape: tuple[int, ...], with_zeros: bool, data: st.DataObject
+) -> None:
+    values = [data.draw(arrays(shape), label=f"input {i}") for i in range(2)]
+    if with_zeros:  # pow's masks: 0 ** 0 and 0 ** y > 0 both occur
+        for v in values:
+            v.flat[::2] = 0.0
+    fn = _SHORTCUT_USERS[name]
+    plain = [Tensor(v.copy(), requires_grad=True) for v in values]
+    recorded = [Tensor(v.copy(), requires_grad=True) for v in values]
+    with np.errstate(all="ignore"):
+        first = tg.grad(fn(*plain).sum(), plain)
+        again = tg.grad(fn(*recorded).sum(), recorded, create_graph=True)
+    for g_plain, g_recorded in zip(first, again, strict=True):
+        assert g_plain is not None and g_recorded is not None
+        assert g_plain.dtype == g_recorded.dtype
+        np.testing.assert_array_equal(g_plain.data, g_recorded.data, strict=True)
+
+
+def test_where_any_is_the_identity_without_a_true_element_and_where_otherwise() -> None:
+    y = np.array([[1.0, 0.0], [2.0, 3.0]])
+    assert ops._where_any(np.zeros((2, 2), bool), np.array(9.0), y) is y
+    mask = np.array([[False, True], [False, False]])
+    np.testing.assert_array_equal(ops._where_any(mask, np.array(9.0), y), [[1.0, 9.0], [2.0, 3.0]])
+    t = Tensor(y, requires_grad=True)
+    assert ops._where_any(np.zeros((2, 2), bool), np.array(9.0), t) is t
+    assert ops._where_any(mask, np.array(9.0), t)._node is not None  # on Tensors, a recorded Where
+
+
 def test_apply_with_any_tensor_argument_returns_tensors() -> None:
     recorded: list[Function] = []
     a = np.array([0.5, -1.0])

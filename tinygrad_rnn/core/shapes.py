@@ -60,11 +60,16 @@ def unbroadcast_axes(grad_shape: Shape, shape: Shape) -> tuple[int, ...] | None:
     return tuple(axes)
 
 
+# A tuple, not `int | np.integer`: that union would be built anew at every test (~0.1 us each), and
+# normalize_axes runs in every reduction's forward, in every replay of a compiled step too.
+_INTEGERS = (int, np.integer)
+
+
 def normalize_axes(op: str, axis: int | Sequence[int] | None, ndim: int) -> tuple[int, ...]:
     """`axis` as a sorted tuple of distinct non-negative axes (None means all of them)."""
     if axis is None:
         return tuple(range(ndim))
-    if isinstance(axis, int | np.integer):
+    if isinstance(axis, _INTEGERS):
         axes: tuple[Any, ...] = (int(axis),)
     elif isinstance(axis, tuple | list):
         axes = tuple(axis)
@@ -72,7 +77,7 @@ def normalize_axes(op: str, axis: int | Sequence[int] | None, ndim: int) -> tupl
         raise ShapeError(f"{op}: axis must be None, an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
-        if not isinstance(a, int | np.integer) or not -ndim <= a < ndim:
+        if not isinstance(a, _INTEGERS) or not -ndim <= a < ndim:
             raise ShapeError(f"{op}: axis {a!r} is out of range for a tensor with {ndim} dimension(s)")
         out.append(int(a) % ndim)
     if len(set(out)) != len(out):
