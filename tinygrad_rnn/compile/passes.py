@@ -15,6 +15,7 @@ import numpy as np
 
 from .program import Instruction, Program
 from .record import add_terms
+from .stacking import stacked_products
 
 
 def dead_code(program: Program) -> Program:
@@ -156,4 +157,4 @@ def _shape_work(axes: tuple[int, ...] | None, shape: tuple[int, ...], dtype: Any
     return sum_to
 
 
-PASSES = (dead_code, add_in_place, unwrap_vjps)  # run in this order on every new recording
+PASSES = (dead_code, stacked_products, add_in_place, unwrap_vjps)  # run in this order on every new recording
