@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -9,9 +12,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tinygrad_rnn as tg
+from tinygrad_rnn.compile import passes
 from tinygrad_rnn.compile.passes import dead_code, stacked_products
 
 FEW = settings(max_examples=max(3, settings().max_examples // 4))  # each example records and replays
+
+
+@contextmanager
+def without_batching() -> Iterator[None]:
+    """Record with every pass but batched_matmuls, which changes rounding (tests/test_compile_batching.py)."""
+    package = sys.modules["tinygrad_rnn.compile"]  # the package; tg.compile, the function, shadows its name
+    package.PASSES = tuple(p for p in passes.PASSES if p is not passes.batched_matmuls)  # type: ignore[attr-defined]
+    try:
+        yield
+    finally:
+        package.PASSES = passes.PASSES  # type: ignore[attr-defined]
 
 
 def composed_cell(sizes: tuple[int, int, int, int], dtype: Any, seed: int) -> tuple[Any, list[tg.Tensor]]:
@@ -67,7 +82,8 @@ def test_stacked_products_pass_is_one_instruction_per_weight_with_eager_bits(
     for _ in range(3):  # records, then replays twice; .grad accumulates over the three calls
         x = rng.standard_normal((steps, batch, 2)).astype(dtype)
         y = rng.standard_normal((steps, batch, 1)).astype(dtype)
-        assert compiled(x, y).numpy().tobytes() == eager(x, y).numpy().tobytes()
+        with without_batching():
+            assert compiled(x, y).numpy().tobytes() == eager(x, y).numpy().tobytes()
     _same_bits(params, twin_params)
     assert compiled.recorded is not None
     before, after = dead_code(compiled.recorded), stacked_products(dead_code(compiled.recorded))
@@ -92,7 +108,8 @@ def test_stacked_products_pass_multiplies_out_past_the_row_limit_as_eager_does()
     for _ in range(2):
         x = rng.standard_normal((8, 700, 3)).astype(np.float32)
         y = rng.standard_normal((8, 700, 1)).astype(np.float32)
-        compiled(x, y)
+        with without_batching():
+            compiled(x, y)
         eager(x, y)
     _same_bits(params, twin_params)
     assert compiled.program.count("= stacked_products(") == 3

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .batching import batched_matmuls
 from .program import Instruction, Program
 from .record import add_terms
 from .stacking import stacked_products
@@ -157,4 +158,5 @@ def _shape_work(axes: tuple[int, ...] | None, shape: tuple[int, ...], dtype: Any
     return sum_to
 
 
-PASSES = (dead_code, stacked_products, add_in_place, unwrap_vjps)  # run in this order on every new recording
+# run in this order on every new recording
+PASSES = (dead_code, stacked_products, add_in_place, unwrap_vjps, batched_matmuls)

@@ -1,0 +1,220 @@
+"""batching.py — the batched_matmuls pass: matmuls by one weight that need not wait for each other, as one.
+
+A recurrent step multiplies each step's input by the same W_hx and each
+step's state by the same W_oh. Recorded, that is T small matmuls forward and
+T VJPs backward, each a numpy call too small for BLAS to run at speed. None
+of the x_t (nor h_t) is computed from another matmul of its group (h_t comes
+from h_{t-1} @ W_hh, a different weight), so all T can run at once:
+
+    [y_1; ...; y_T] = [x_1; ...; x_T] @ W                      one gemm forward
+    [dx_1; ...; dx_T] = [g_1; ...; g_T] @ W^T                  one gemm backward
+    dL/dW = [x_1; ...; x_T]^T [g_1; ...; g_T]                  and one for the weight
+
+The rule is about dataflow only, nothing about RNNs: the plain matmuls
+`a_i @ W` that read the same slot W, with left operands of one shape, form a
+group when no a_j can be reached from any of the group's outputs (the W_hh
+matmuls fail this: h_t @ W_hh feeds h_{t+1}). Their VJPs form a group the same
+way: no g_j may be reached from the VJPs' outputs. The batched instruction
+goes where the last member was; what depends on the members' outputs and lay
+between them moves after it, in its order. Where the a_i are all the pieces
+of one `unbind` (the input projection), the unbind's source is used as the
+stacked rows, with no copy.
+
+The gemm over T*B rows may round differently from T gemms over B rows (BLAS
+picks other kernels), and dL/dW adds the rows in step order where eager adds
+the last step first: values agree with eager to float rounding, not to the bit
+(see docs/compile.md for the tolerance the tests use).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from .program import Instruction, Program
+
+
+def batched_matmuls(program: Program) -> Program:
+    """Gather each group of independent `a_i @ W` (and their VJPs) into one gemm; see the module docstring."""
+    done: set[int] = set()  # weight slots tried already
+    while True:
+        group = _next_group(program, done)
+        if group is None:
+            return program
+        weight, members = group
+        done.add(weight)
+        rewritten = _batch(program, members)
+        if rewritten is not None:
+            program = rewritten
+
+
+def _next_group(program: Program, done: set[int]) -> tuple[int, list[int]] | None:
+    by_weight: dict[int, list[int]] = {}
+    for k, ins in enumerate(program.instructions):
+        if ins.label == "matmul" and not ins.params and len(ins.ins) == 2 and ins.ins[1] not in done:
+            left, weight = ins.ins
+            if _rank(program, left) == 2 and _rank(program, weight) == 2:
+                by_weight.setdefault(weight, []).append(k)
+    for weight, members in by_weight.items():
+        if len(members) > 1 and len({program.meta[program.instructions[k].ins[0]] for k in members}) == 1:
+            return weight, members
+        done.add(weight)
+    return None
+
+
+def _rank(program: Program, slot: int) -> int:
+    shape = program.meta[slot].split(")")[0]
+    return 0 if shape == "(" else shape.count(",") + (0 if shape.endswith(",") else 1)
+
+
+def _reached(instructions: list[Instruction], start: int, end: int, seeds: Iterable[int]) -> tuple[set[int], set[int]]:
+    """Slots computed from `seeds` by instructions start..end, and the indices of those instructions."""
+    reach, which = set(seeds), set()
+    for k in range(start, end + 1):
+        ins = instructions[k]
+        if reach.intersection(ins.ins):
+            reach.update(ins.outs)
+            which.add(k)
+    return reach, which
+
+
+def _batch(program: Program, members: list[int]) -> Program | None:
+    instructions = program.instructions
+    lefts = [instructions[k].ins[0] for k in members]
+    weight = instructions[members[0]].ins[1]
+    outs = [instructions[k].outs[0] for k in members]
+    contexts = [instructions[k].outs[1] for k in members]
+    reach, _ = _reached(instructions, members[0], members[-1], [*outs, *contexts])
+    if reach.intersection(lefts):
+        return None  # a left operand depends on an output of the group (a recurrence): not batchable
+
+    readers: dict[int, list[int]] = {}
+    for k, ins in enumerate(instructions):
+        for slot in ins.ins:
+            readers.setdefault(slot, []).append(k)
+    kept = {slot for slot, _ in program.grad_writes}
+    result = program.result
+    kept |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+
+    vjps = [readers.get(c, []) for c in contexts]
+    if all(not v for v in vjps):
+        backward = None
+    elif all(len(v) == 1 and instructions[v[0]].label == "matmul.vjp" for v in vjps):
+        backward = _backward_group(program, [v[0] for v in vjps], readers, kept)
+        if backward is None:
+            return None
+    else:
+        return None
+
+    source = _unbound_source(program, lefts)
+    forward = Instruction(
+        "batched_matmul",
+        _forward_rows if source is not None else _forward_pieces,
+        (source, weight) if source is not None else (*lefts, weight),
+        tuple(outs),
+    )
+    rewritten = _reschedule(instructions, members, forward, reach)
+    if backward is not None:
+        vjp_members, stacked, grads, dxs, dw = backward
+        rows = (source,) if source is not None else tuple(lefts)
+        wanted = [] if all(d in program.discarded for d in dxs) else dxs  # x_t from data: no dx at all
+        outs_vjp = (*wanted, *(() if dw is None else (dw,)))
+        run = _backward(len(grads), bool(wanted), dw is not None)
+        vjp = Instruction("batched_matmul.vjp", run, (*grads, weight, *rows), outs_vjp, backward=True)
+        positions = [rewritten.index(instructions[k]) for k in vjp_members]
+        seeds = [slot for k in vjp_members for slot in instructions[k].outs]
+        _, moved = _reached(rewritten, positions[0], positions[-1], seeds)
+        rewritten = _reschedule(rewritten, positions, vjp, None, moved)
+        if stacked is not None:
+            rewritten = [ins for ins in rewritten if ins is not instructions[stacked]]
+    from .passes import dead_code  # dead_code lives with the other passes; batching leaves unread pieces
+
+    return dead_code(dataclasses.replace(program, instructions=rewritten, _straight=None))
+
+
+def _backward_group(
+    program: Program, vjps: list[int], readers: dict[int, list[int]], kept: set[int]
+) -> tuple[list[int], int | None, list[int], list[int], int | None] | None:
+    """The members' VJPs as one group, or None when one of them cannot wait for the others."""
+    instructions = program.instructions
+    order = sorted(vjps)
+    grads = [instructions[k].ins[1] for k in vjps]
+    if any(len(instructions[k].outs) != 2 for k in vjps) or len({program.meta[g] for g in grads}) != 1:
+        return None
+    reach, _ = _reached(instructions, order[0], order[-1], [s for k in vjps for s in instructions[k].outs])
+    if reach.intersection(grads):
+        # In reverse mode the forward check implies this one; checked anyway, because moving a VJP past
+        # the one that computes its input would make the replay read a slot before it is written.
+        return None
+    dxs = [instructions[k].outs[0] for k in vjps]
+    dws = [instructions[k].outs[1] for k in vjps]
+    if all(d in program.discarded for d in dws):
+        return order, None, grads, dxs, None
+    # The weight's terms must all go to one stacked_products and nowhere else: it is replaced by one gemm.
+    users = {k for d in dws for k in readers.get(d, [])}
+    if len(users) != 1 or any(d in kept for d in dws):
+        return None
+    (stacked,) = users
+    if instructions[stacked].label != "stacked_products" or sorted(instructions[stacked].ins) != sorted(dws):
+        return None
+    return order, stacked, grads, dxs, instructions[stacked].outs[0]
+
+
+def _unbound_source(program: Program, lefts: list[int]) -> int | None:
+    """The slot that `unbind(axis=0)` split into exactly `lefts`, in order, if one did."""
+    for ins in program.instructions:
+        if ins.label == "unbind" and ins.params == "axis=0" and list(ins.outs[:-1]) == lefts:
+            return ins.ins[0]
+    return None
+
+
+def _reschedule(
+    instructions: list[Instruction],
+    members: list[int],
+    batched: Instruction,
+    reach: set[int] | None,
+    moved: set[int] | None = None,
+) -> list[Instruction]:
+    """Drop the members; put `batched` where the last one was and, after it, whatever between the first and
+    the last depends on the members' outputs (it must wait for them now), keeping every other order."""
+    first, last = members[0], members[-1]
+    if moved is None:
+        assert reach is not None
+        moved = {k for k in range(first, last + 1) if reach.intersection(instructions[k].ins)}
+    gone = set(members) | moved
+    between = [ins for k, ins in enumerate(instructions[first : last + 1], first) if k not in gone]
+    after = [ins for k, ins in enumerate(instructions[first : last + 1], first) if k in moved and k not in members]
+    return [*instructions[:first], *between, batched, *after, *instructions[last + 1 :]]
+
+
+def _forward_rows(source: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, ...]:
+    """y_t = x_t @ W for every x_t = source[t]: one gemm over source's rows, then the pieces (views)."""
+    rows = np.matmul(source.reshape(-1, source.shape[-1]), weight)
+    return tuple(rows.reshape(source.shape[0], -1, rows.shape[-1]))
+
+
+def _forward_pieces(*values: np.ndarray) -> tuple[np.ndarray, ...]:
+    """y_i = a_i @ W for every a_i: the a_i stacked (one copy), one gemm, then the pieces (views)."""
+    *pieces, weight = values
+    rows = np.matmul(np.concatenate(pieces), weight)
+    return tuple(rows.reshape(len(pieces), -1, rows.shape[-1]))
+
+
+def _backward(steps: int, input_grads: bool, weight_grad: bool) -> Any:
+    def vjp(*values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """dx_i = g_i W^T for every i, and dL/dW = [a_1; ...]^T [g_1; ...], each one gemm."""
+        grads, weight, rows = values[:steps], values[steps], values[steps + 1 :]
+        stacked = np.concatenate(grads)
+        out: tuple[np.ndarray, ...] = ()
+        if input_grads:
+            dx = np.matmul(stacked, weight.T)
+            out = tuple(dx.reshape(steps, -1, dx.shape[-1]))
+        if weight_grad:
+            lefts = rows[0].reshape(-1, rows[0].shape[-1]) if len(rows) == 1 else np.concatenate(rows)
+            out = (*out, np.dot(lefts.T, stacked))
+        return out
+
+    return vjp
