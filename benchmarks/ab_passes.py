@@ -4,7 +4,11 @@ Compiles `composed_step` (bench_rnn.py) twice, once with every pass in PASSES an
 named ones, then times the reference, both replays and eager in turn. Ratios are medians over the
 hand-written per-step reference of the same run.
 
-Run: python benchmarks/ab_passes.py --without stacked_products [--sizes small,long] [--rounds 7]
+--cpu times CPU time of this process instead (run it with OPENBLAS_NUM_THREADS=1, so that BLAS threads
+spinning while the machine is busy do not count), and reports the minimum over rounds, not the median:
+on a shared machine wall-clock medians swing by several times, CPU-time minima far less.
+
+Run: python benchmarks/ab_passes.py --without stacked_products [--sizes small,long] [--rounds 7] [--cpu]
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import time
 from typing import Any
 
 import numpy as np
@@ -41,26 +46,42 @@ def compiled_with(problem: dict[str, Any], chosen: tuple[Any, ...]) -> tuple[Any
     return run, len(compiled.last.instructions)
 
 
+def cpu_times(systems: dict[str, Any], rounds: int) -> dict[str, list[float]]:
+    """Like bench_rnn.interleaved_times, in CPU seconds of this process."""
+    for run in systems.values():
+        run()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in systems}
+    for _ in range(rounds):
+        for name, run in systems.items():
+            start = time.process_time()
+            run()
+            times[name].append(time.process_time() - start)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--without", required=True, help="comma-separated pass names to leave out")
     parser.add_argument("--sizes", default="small,long")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--cpu", action="store_true", help="CPU time, minimum over rounds")
     args = parser.parse_args()
+    timing = cpu_times if args.cpu else interleaved_times
+    summary = min if args.cpu else statistics.median
     left_out = set(args.without.split(","))
     fewer = tuple(p for p in passes.PASSES if p.__name__ not in left_out)
     for name in args.sizes.split(","):
         problem = make_problem(SIZES[name], np.dtype("float32"))
         before, n_before = compiled_with(problem, fewer)
         after, n_after = compiled_with(problem, passes.PASSES)
-        times = interleaved_times(
+        times = timing(
             {"reference": ReferenceStep(problem, hoisted=False), "before": before, "after": after}, args.rounds
         )
-        ref = statistics.median(times["reference"])
+        ref = summary(times["reference"])
         print(
             f"{name} {SIZES[name]}: reference {ref * 1e3:.2f} ms | without {args.without} "
-            f"{statistics.median(times['before']) / ref:.2f}x ({n_before} instructions) | "
-            f"with {statistics.median(times['after']) / ref:.2f}x ({n_after} instructions)"
+            f"{summary(times['before']) / ref:.2f}x ({n_before} instructions) | "
+            f"with {summary(times['after']) / ref:.2f}x ({n_after} instructions)"
         )
 
 

@@ -124,7 +124,8 @@ def _batch(program: Program, members: list[int]) -> Program | None:
         outs_vjp = (*wanted, *(() if dw is None else (dw,)))
         run = _backward(len(grads), bool(wanted), dw is not None)
         vjp = Instruction("batched_matmul.vjp", run, (*grads, weight, *rows), outs_vjp, backward=True)
-        positions = [rewritten.index(instructions[k]) for k in vjp_members]
+        where = {id(ins): k for k, ins in enumerate(rewritten)}  # by identity: == compares every field
+        positions = [where[id(instructions[k])] for k in vjp_members]
         seeds = [slot for k in vjp_members for slot in instructions[k].outs]
         _, moved = _reached(rewritten, positions[0], positions[-1], seeds)
         rewritten = _reschedule(rewritten, positions, vjp, None, moved)
@@ -184,9 +185,10 @@ def _reschedule(
     if moved is None:
         assert reach is not None
         moved = {k for k in range(first, last + 1) if reach.intersection(instructions[k].ins)}
-    gone = set(members) | moved
+    dropped = set(members)
+    gone = dropped | moved
     between = [ins for k, ins in enumerate(instructions[first : last + 1], first) if k not in gone]
-    after = [ins for k, ins in enumerate(instructions[first : last + 1], first) if k in moved and k not in members]
+    after = [ins for k, ins in enumerate(instructions[first : last + 1], first) if k in moved and k not in dropped]
     return [*instructions[:first], *between, batched, *after, *instructions[last + 1 :]]
 
 
