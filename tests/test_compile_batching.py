@@ -15,6 +15,7 @@ from test_compile_stacking import composed_cell
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.compile.passes import add_in_place, batched_matmuls, dead_code, stacked_products, unwrap_vjps
+from tinygrad_rnn.nn import functional as F
 
 FEW = settings(max_examples=max(3, settings().max_examples // 4))  # each example records and replays
 TOLERANCE = {"rtol": 1e-10, "atol": 1e-12}  # float64; docs/compile.md, "Batching"
@@ -107,3 +108,39 @@ def test_batched_matmuls_pass_gives_input_gradients_in_pieces(steps: int, seed: 
     assert before.listing().count("= matmul(") == steps and after.listing().count("= matmul(") == 0
     vjp = next(ins for ins in after.instructions if ins.label == "batched_matmul.vjp")
     assert len(vjp.outs) == steps + 1  # dx_1 ... dx_T and dL/dW
+
+
+@FEW
+@given(steps=st.integers(2, 4), batch=st.integers(1, 3), seed=st.integers(0, 2**16), bias_rows=st.sampled_from([0, 1]))
+def test_batched_matmuls_pass_gathers_linear_layers_with_a_shared_bias(
+    steps: int, batch: int, seed: int, bias_rows: int
+) -> None:
+    """F.linear per step, x W^T + b (one matmul with transpose_y=True and b as addend): batched with b
+    added to every row, and dL/db_t handed on as g_t, summed to b's shape as before. A bias of one row
+    per sample (batch rows) would not broadcast over the stacked rows: that group is left alone."""
+    rng = np.random.default_rng(seed)
+    values = [rng.standard_normal((2, 3)), rng.standard_normal((2,) if bias_rows == 0 else (batch, 2))]
+    w, b = (tg.Tensor(v, requires_grad=True) for v in values)
+    w2, b2 = (tg.Tensor(v.copy(), requires_grad=True) for v in values)
+
+    def make(w: tg.Tensor, b: tg.Tensor) -> Any:
+        def step(x: tg.Tensor) -> None:
+            sum((F.linear(x_t, w, b).tanh() * (t + 1)).sum() for t, x_t in enumerate(x.unbind(0))).backward()
+
+        return step
+
+    compiled, eager = tg.compile(make(w, b)), make(w2, b2)
+    for _ in range(3):
+        data = rng.standard_normal((steps, batch, 3))
+        x, x_twin = tg.Tensor(data, requires_grad=True), tg.Tensor(data.copy(), requires_grad=True)
+        compiled(x)
+        eager(x_twin)
+        assert x.grad is not None and x_twin.grad is not None
+        np.testing.assert_allclose(x.grad.numpy(), x_twin.grad.numpy(), **TOLERANCE)
+    _close([w, b], [w2, b2])
+    program = compiled.program
+    batched = bias_rows == 0 or batch == 1  # a (1, 2) bias is one row too
+    assert program.count("= batched_matmul(") == (1 if batched else 0)
+    assert program.count("= matmul(") == (0 if batched else steps)
+    if batched:
+        assert "transpose_y=True" in next(line for line in program.splitlines() if "= batched_matmul(" in line)

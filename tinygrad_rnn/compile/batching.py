@@ -38,30 +38,44 @@ from .program import Instruction, Program
 
 
 def batched_matmuls(program: Program) -> Program:
-    """Gather each group of independent `a_i @ W` (and their VJPs) into one gemm; see the module docstring."""
-    done: set[int] = set()  # weight slots tried already
+    """Gather each group of independent `a_i @ W` (and their VJPs) into one gemm; see the module docstring.
+
+    Runs after stacked_products (it takes dL/dW from the weight's stacked_products instruction, and
+    batches nothing whose weight gradient is summed otherwise) and unwrap_vjps (it reads each VJP's
+    outputs one per input, `_` where none is needed)."""
+    done: set[tuple[int, str, int | None]] = set()  # (weight, flags, addend) groups tried already
     while True:
         group = _next_group(program, done)
         if group is None:
             return program
-        weight, members = group
-        done.add(weight)
+        key, members = group
+        done.add(key)
         rewritten = _batch(program, members)
         if rewritten is not None:
             program = rewritten
 
 
-def _next_group(program: Program, done: set[int]) -> tuple[int, list[int]] | None:
-    by_weight: dict[int, list[int]] = {}
+def _next_group(
+    program: Program, done: set[tuple[int, str, int | None]]
+) -> tuple[tuple[int, str, int | None], list[int]] | None:
+    """Matmuls `a @ W`, or `a @ W^T + c` with c one row broadcast to all (a bias), that share W, the flag
+    and c, with 2-D operands."""
+    groups: dict[tuple[int, str, int | None], list[int]] = {}
     for k, ins in enumerate(program.instructions):
-        if ins.label == "matmul" and not ins.params and len(ins.ins) == 2 and ins.ins[1] not in done:
-            left, weight = ins.ins
-            if _rank(program, left) == 2 and _rank(program, weight) == 2:
-                by_weight.setdefault(weight, []).append(k)
-    for weight, members in by_weight.items():
+        if ins.label != "matmul" or ins.params not in ("", "transpose_y=True") or len(ins.ins) not in (2, 3):
+            continue
+        left, weight = ins.ins[:2]
+        addend = ins.ins[2] if len(ins.ins) == 3 else None
+        key = (weight, ins.params, addend)
+        if key in done or _rank(program, left) != 2 or _rank(program, weight) != 2:
+            continue
+        if addend is not None and not (_rank(program, addend) == 1 or program.meta[addend].startswith("(1, ")):
+            continue  # an addend of several rows would not broadcast over the stacked rows
+        groups.setdefault(key, []).append(k)
+    for key, members in groups.items():
         if len(members) > 1 and len({program.meta[program.instructions[k].ins[0]] for k in members}) == 1:
-            return weight, members
-        done.add(weight)
+            return key, members
+        done.add(key)
     return None
 
 
@@ -84,7 +98,8 @@ def _reached(instructions: list[Instruction], start: int, end: int, seeds: Itera
 def _batch(program: Program, members: list[int]) -> Program | None:
     instructions = program.instructions
     lefts = [instructions[k].ins[0] for k in members]
-    weight = instructions[members[0]].ins[1]
+    weight, *addend = instructions[members[0]].ins[1:]
+    transposed = instructions[members[0]].params == "transpose_y=True"
     outs = [instructions[k].outs[0] for k in members]
     contexts = [instructions[k].outs[1] for k in members]
     reach, _ = _reached(instructions, members[0], members[-1], [*outs, *contexts])
@@ -110,20 +125,18 @@ def _batch(program: Program, members: list[int]) -> Program | None:
         return None
 
     source = _unbound_source(program, lefts)
-    forward = Instruction(
-        "batched_matmul",
-        _forward_rows if source is not None else _forward_pieces,
-        (source, weight) if source is not None else (*lefts, weight),
-        tuple(outs),
-    )
+    rows = (source,) if source is not None else tuple(lefts)
+    run_forward = _forward(source is not None, transposed, bool(addend))
+    params = instructions[members[0]].params
+    forward = Instruction("batched_matmul", run_forward, (*rows, weight, *addend), tuple(outs), params)
     rewritten = _reschedule(instructions, members, forward, reach)
     if backward is not None:
-        vjp_members, stacked, grads, dxs, dw = backward
-        rows = (source,) if source is not None else tuple(lefts)
+        vjp_members, stacked, grads, dxs, dw, dcs = backward
         wanted = [] if all(d in program.discarded for d in dxs) else dxs  # x_t from data: no dx at all
-        outs_vjp = (*wanted, *(() if dw is None else (dw,)))
-        run = _backward(len(grads), bool(wanted), dw is not None)
-        vjp = Instruction("batched_matmul.vjp", run, (*grads, weight, *rows), outs_vjp, backward=True)
+        handed = [] if all(d in program.discarded for d in dcs) else dcs
+        outs_vjp = (*wanted, *(() if dw is None else (dw,)), *handed)
+        run = _backward(len(grads), transposed, bool(wanted), dw is not None, bool(handed))
+        vjp = Instruction("batched_matmul.vjp", run, (*grads, weight, *rows), outs_vjp, params, backward=True)
         where = {id(ins): k for k, ins in enumerate(rewritten)}  # by identity: == compares every field
         positions = [where[id(instructions[k])] for k in vjp_members]
         seeds = [slot for k in vjp_members for slot in instructions[k].outs]
@@ -138,12 +151,13 @@ def _batch(program: Program, members: list[int]) -> Program | None:
 
 def _backward_group(
     program: Program, vjps: list[int], readers: dict[int, list[int]], kept: set[int]
-) -> tuple[list[int], int | None, list[int], list[int], int | None] | None:
+) -> tuple[list[int], int | None, list[int], list[int], int | None, list[int]] | None:
     """The members' VJPs as one group, or None when one of them cannot wait for the others."""
     instructions = program.instructions
     order = sorted(vjps)
     grads = [instructions[k].ins[1] for k in vjps]
-    if any(len(instructions[k].outs) != 2 for k in vjps) or len({program.meta[g] for g in grads}) != 1:
+    arity = len(instructions[vjps[0]].outs)  # one gradient per input of the matmul: x, W and the addend
+    if any(len(instructions[k].outs) != arity for k in vjps) or len({program.meta[g] for g in grads}) != 1:
         return None
     reach, _ = _reached(instructions, order[0], order[-1], [s for k in vjps for s in instructions[k].outs])
     if reach.intersection(grads):
@@ -152,8 +166,9 @@ def _backward_group(
         return None
     dxs = [instructions[k].outs[0] for k in vjps]
     dws = [instructions[k].outs[1] for k in vjps]
+    dcs = [instructions[k].outs[2] for k in vjps] if arity == 3 else []
     if all(d in program.discarded for d in dws):
-        return order, None, grads, dxs, None
+        return order, None, grads, dxs, None, dcs
     # The weight's terms must all go to one stacked_products and nowhere else: it is replaced by one gemm.
     users = {k for d in dws for k in readers.get(d, [])}
     if len(users) != 1 or any(d in kept for d in dws):
@@ -161,7 +176,7 @@ def _backward_group(
     (stacked,) = users
     if instructions[stacked].label != "stacked_products" or sorted(instructions[stacked].ins) != sorted(dws):
         return None
-    return order, stacked, grads, dxs, instructions[stacked].outs[0]
+    return order, stacked, grads, dxs, instructions[stacked].outs[0], dcs
 
 
 def _unbound_source(program: Program, lefts: list[int]) -> int | None:
@@ -192,31 +207,37 @@ def _reschedule(
     return [*instructions[:first], *between, batched, *after, *instructions[last + 1 :]]
 
 
-def _forward_rows(source: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, ...]:
-    """y_t = x_t @ W for every x_t = source[t]: one gemm over source's rows, then the pieces (views)."""
-    rows = np.matmul(source.reshape(-1, source.shape[-1]), weight)
-    return tuple(rows.reshape(source.shape[0], -1, rows.shape[-1]))
+def _forward(from_source: bool, transposed: bool, added: bool) -> Any:
+    def batched_matmul(*values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """y_i = a_i @ W (or a_i @ W^T + c) for every i: one gemm over the stacked rows, then the pieces
+        (views). The rows are the unbind's source itself (no copy) or the a_i stacked (one copy)."""
+        if added:
+            values, addend = values[:-1], values[-1]
+        rows, weight = values[:-1], values[-1]
+        stacked = rows[0].reshape(-1, rows[0].shape[-1]) if from_source else np.concatenate(rows)
+        out = np.matmul(stacked, weight.T if transposed else weight)
+        if added:
+            out = out + addend
+        return tuple(out.reshape(rows[0].shape[0] if from_source else len(rows), -1, out.shape[-1]))
+
+    return batched_matmul
 
 
-def _forward_pieces(*values: np.ndarray) -> tuple[np.ndarray, ...]:
-    """y_i = a_i @ W for every a_i: the a_i stacked (one copy), one gemm, then the pieces (views)."""
-    *pieces, weight = values
-    rows = np.matmul(np.concatenate(pieces), weight)
-    return tuple(rows.reshape(len(pieces), -1, rows.shape[-1]))
-
-
-def _backward(steps: int, input_grads: bool, weight_grad: bool) -> Any:
-    def vjp(*values: np.ndarray) -> tuple[np.ndarray, ...]:
-        """dx_i = g_i W^T for every i, and dL/dW = [a_1; ...]^T [g_1; ...], each one gemm."""
+def _backward(steps: int, transposed: bool, input_grads: bool, weight_grad: bool, addend_grads: bool) -> Any:
+    def batched_matmul_vjp(*values: np.ndarray) -> tuple[np.ndarray, ...]:
+        """dx_i = g_i W^T for every i, and dL/dW = [a_1; ...]^T [g_1; ...], each one gemm (with W^T in the
+        forward: dx_i = g_i W and dL/dW = [g_1; ...]^T [a_1; ...]); dL/dc_i = g_i, as MatMul hands it on."""
         grads, weight, rows = values[:steps], values[steps], values[steps + 1 :]
         stacked = np.concatenate(grads)
         out: tuple[np.ndarray, ...] = ()
         if input_grads:
-            dx = np.matmul(stacked, weight.T)
+            dx = np.matmul(stacked, weight if transposed else weight.T)
             out = tuple(dx.reshape(steps, -1, dx.shape[-1]))
         if weight_grad:
             lefts = rows[0].reshape(-1, rows[0].shape[-1]) if len(rows) == 1 else np.concatenate(rows)
-            out = (*out, np.dot(lefts.T, stacked))
+            out = (*out, np.dot(stacked.T, lefts) if transposed else np.dot(lefts.T, stacked))
+        if addend_grads:
+            out = (*out, *grads)
         return out
 
-    return vjp
+    return batched_matmul_vjp
