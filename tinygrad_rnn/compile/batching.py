@@ -18,7 +18,8 @@ way: no g_j may be reached from the VJPs' outputs. The batched instruction
 goes where the last member was; what depends on the members' outputs and lay
 between them moves after it, in its order. Where the a_i are all the pieces
 of one `unbind` (the input projection), the unbind's source is used as the
-stacked rows, with no copy.
+stacked rows, with no copy. `F.linear`'s form, `a_i @ W^T + b` with the same
+one-row `b` (a bias) in every member, is batched the same way.
 
 The gemm over T*B rows may round differently from T gemms over B rows (BLAS
 picks other kernels), and dL/dW adds the rows in step order where eager adds
