@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_compile_stacking import composed_cell
+from test_compile_stacking import composed_cell, passes_without
 
 import tinygrad_rnn as tg
 from tinygrad_rnn.compile.passes import add_in_place, batched_matmuls, dead_code, stacked_products, unwrap_vjps
@@ -27,18 +27,22 @@ def _close(params: list[tg.Tensor], twin_params: list[tg.Tensor]) -> None:
         np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), **TOLERANCE)
 
 
+@pytest.mark.parametrize("left_out", [(), ("stacked_products",)], ids=["all passes", "no stacked_products"])
 @FEW
 @given(batch=st.integers(1, 3), steps=st.integers(2, 5), hidden=st.integers(1, 4), seed=st.integers(0, 2**16))
 def test_batched_matmuls_pass_gathers_input_projection_and_readout(
-    batch: int, steps: int, hidden: int, seed: int
+    left_out: tuple[str, ...], batch: int, steps: int, hidden: int, seed: int
 ) -> None:
+    """With stacked_products, dL/dW replaces the weight's stacked_products; without it, its chain of adds."""
     step, params = composed_cell((batch, steps, 2, hidden), np.float64, seed)
     eager, twin_params = composed_cell((batch, steps, 2, hidden), np.float64, seed)
     compiled = tg.compile(step)
     rng = np.random.default_rng(seed)
     for _ in range(3):  # records, then replays twice; .grad accumulates over the three calls
         x, y = rng.standard_normal((steps, batch, 2)), rng.standard_normal((steps, batch, 1))
-        np.testing.assert_allclose(compiled(x, y).numpy(), eager(x, y).numpy(), **TOLERANCE)
+        with passes_without(*left_out):
+            got = compiled(x, y)
+        np.testing.assert_allclose(got.numpy(), eager(x, y).numpy(), **TOLERANCE)
     _close(params, twin_params)
     program = compiled.program
     # x_t @ W_hx (the pieces of unbind(x): its source is read directly) and h_t @ W_oh are one gemm each,
@@ -49,6 +53,10 @@ def test_batched_matmuls_pass_gathers_input_projection_and_readout(
     assert compiled.recorded is not None
     source = next(line for line in compiled.recorded.listing().splitlines() if "= tensor(%0)" in line)
     assert f"= batched_matmul({source.split(' = ')[0]}, " in program
+    # W_hh's terms: one stacked_products, or (without that pass) its steps - 1 adds and an asarray; the
+    # weights batched have neither (their asarray reads the batched dL/dW, an array: it stays, a no-op)
+    stacked = program.count("= stacked_products(")
+    assert (stacked, program.count("= add(") >= steps - 1) == ((1, True) if not left_out else (0, True))
 
 
 @pytest.mark.parametrize("train", [True, False])

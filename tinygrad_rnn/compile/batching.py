@@ -41,9 +41,9 @@ from .program import Instruction, Program
 def batched_matmuls(program: Program) -> Program:
     """Gather each group of independent `a_i @ W` (and their VJPs) into one gemm; see the module docstring.
 
-    Runs after stacked_products (it takes dL/dW from the weight's stacked_products instruction, and
-    batches nothing whose weight gradient is summed otherwise) and unwrap_vjps (it reads each VJP's
-    outputs one per input, `_` where none is needed)."""
+    Runs after unwrap_vjps (it reads each VJP's outputs one per input, `_` where none is needed) and
+    stacked_products, whose instruction for the weight it replaces (or the weight's chain of `add`s,
+    without it); a group whose weight gradient is summed with other terms is left alone."""
     done: set[tuple[int, str, int | None]] = set()  # (weight, flags, addend) groups tried already
     while True:
         group = _next_group(program, done)
@@ -143,8 +143,8 @@ def _batch(program: Program, members: list[int]) -> Program | None:
         seeds = [slot for k in vjp_members for slot in instructions[k].outs]
         _, moved = _reached(rewritten, positions[0], positions[-1], seeds)
         rewritten = _reschedule(rewritten, positions, vjp, None, moved)
-        if stacked is not None:
-            rewritten = [ins for ins in rewritten if ins is not instructions[stacked]]
+        summing = {id(instructions[k]) for k in stacked}
+        rewritten = [ins for ins in rewritten if id(ins) not in summing]
     from .passes import dead_code  # dead_code lives with the other passes; batching leaves unread pieces
 
     return dead_code(dataclasses.replace(program, instructions=rewritten, _straight=None))
@@ -152,7 +152,7 @@ def _batch(program: Program, members: list[int]) -> Program | None:
 
 def _backward_group(
     program: Program, vjps: list[int], readers: dict[int, list[int]], kept: set[int]
-) -> tuple[list[int], int | None, list[int], list[int], int | None, list[int]] | None:
+) -> tuple[list[int], list[int], list[int], list[int], int | None, list[int]] | None:
     """The members' VJPs as one group, or None when one of them cannot wait for the others."""
     instructions = program.instructions
     order = sorted(vjps)
@@ -169,15 +169,49 @@ def _backward_group(
     dws = [instructions[k].outs[1] for k in vjps]
     dcs = [instructions[k].outs[2] for k in vjps] if arity == 3 else []
     if all(d in program.discarded for d in dws):
-        return order, None, grads, dxs, None, dcs
-    # The weight's terms must all go to one stacked_products and nowhere else: it is replaced by one gemm.
-    users = {k for d in dws for k in readers.get(d, [])}
-    if len(users) != 1 or any(d in kept for d in dws):
+        return order, [], grads, dxs, None, dcs
+    if any(d in kept for d in dws):
         return None
-    (stacked,) = users
-    if instructions[stacked].label != "stacked_products" or sorted(instructions[stacked].ins) != sorted(dws):
+    summed = _summed_by(instructions, readers, dws)
+    if summed is None:
         return None
-    return order, stacked, grads, dxs, instructions[stacked].outs[0], dcs
+    return order, summed[0], grads, dxs, summed[1], dcs
+
+
+def _summed_by(
+    instructions: list[Instruction], readers: dict[int, list[int]], terms: list[int]
+) -> tuple[list[int], int] | None:
+    """The instructions that sum exactly `terms` and nothing else, and the slot of the sum: one
+    stacked_products, or (without that pass, or if MatMul's VJP hands out arrays) a chain of gradient
+    `add`s, each partial sum read only by the next. The batched VJP replaces them with one gemm."""
+    users = {k for t in terms for k in readers.get(t, [])}
+    if any(len(readers.get(t, [])) != 1 for t in terms):
+        return None
+    if len(users) == 1:
+        (user,) = users
+        if instructions[user].label == "stacked_products" and sorted(instructions[user].ins) == sorted(terms):
+            return [user], instructions[user].outs[0]
+    chain: list[int] = []
+    pending = set(terms)
+    first = [k for k in users if set(instructions[k].ins) <= pending]
+    if len(first) != 1:
+        return None
+    k = first[0]
+    while True:
+        ins = instructions[k]
+        if ins.label not in ("add", "add_") or not ins.backward or len(ins.outs) != 1:
+            return None  # a gradient sum of two terms (a forward add also outputs its ctx)
+        chain.append(k)
+        pending -= set(ins.ins)
+        total = ins.outs[0]
+        if not pending:
+            return chain, total
+        following = readers.get(total, [])
+        if len(following) != 1:
+            return None
+        k = following[0]
+        if not (set(instructions[k].ins) - {total}) <= pending:
+            return None
 
 
 def _unbound_source(program: Program, lefts: list[int]) -> int | None:
