@@ -118,14 +118,16 @@ def test_batched_matmuls_pass_gives_input_gradients_in_pieces(steps: int, seed: 
     assert len(vjp.outs) == steps + 1  # dx_1 ... dx_T and dL/dW
 
 
+@pytest.mark.parametrize("per_step", [False, True], ids=["one bias", "a bias per step"])
 @FEW
 @given(steps=st.integers(2, 4), batch=st.integers(1, 3), seed=st.integers(0, 2**16), bias_rows=st.sampled_from([0, 1]))
-def test_batched_matmuls_pass_gathers_linear_layers_with_a_shared_bias(
-    steps: int, batch: int, seed: int, bias_rows: int
+def test_batched_matmuls_pass_gathers_linear_layers_with_a_bias(
+    per_step: bool, steps: int, batch: int, seed: int, bias_rows: int
 ) -> None:
     """F.linear per step, x W^T + b (one matmul with transpose_y=True and b as addend): batched with b
-    added to every row, and dL/db_t handed on as g_t, summed to b's shape as before. A bias of one row
-    per sample (batch rows) would not broadcast over the stacked rows: that group is left alone."""
+    added to every row (or b_t, here b * (t + 1), to the rows of step t), and dL/db_t handed on as g_t,
+    summed to b's shape as before. A bias of one row per sample (batch rows) would not broadcast over the
+    stacked rows: that group is left alone."""
     rng = np.random.default_rng(seed)
     values = [rng.standard_normal((2, 3)), rng.standard_normal((2,) if bias_rows == 0 else (batch, 2))]
     w, b = (tg.Tensor(v, requires_grad=True) for v in values)
@@ -133,7 +135,10 @@ def test_batched_matmuls_pass_gathers_linear_layers_with_a_shared_bias(
 
     def make(w: tg.Tensor, b: tg.Tensor) -> Any:
         def step(x: tg.Tensor) -> None:
-            sum((F.linear(x_t, w, b).tanh() * (t + 1)).sum() for t, x_t in enumerate(x.unbind(0))).backward()
+            pieces = enumerate(x.unbind(0))
+            sum(
+                (F.linear(x_t, w, b * (t + 1) if per_step else b).tanh() * (t + 1)).sum() for t, x_t in pieces
+            ).backward()
 
         return step
 
@@ -152,3 +157,30 @@ def test_batched_matmuls_pass_gathers_linear_layers_with_a_shared_bias(
     assert program.count("= matmul(") == (0 if batched else steps)
     if batched:
         assert "transpose_y=True" in next(line for line in program.splitlines() if "= batched_matmul(" in line)
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_batched_matmuls_pass_leaves_a_recurrence_through_the_bias_alone(train: bool) -> None:
+    """y_t = x_t W^T + c_t with c_t = sum(tanh(y_{t-1})): the inputs x_t are independent, the addends are not."""
+    start = np.array([[0.5, -0.3, 0.1], [0.2, 0.9, -0.4]])
+    w, twin = tg.Tensor(start, requires_grad=train), tg.Tensor(start.copy(), requires_grad=train)
+
+    def make(w: tg.Tensor) -> Any:
+        def step(x: np.ndarray) -> tg.Tensor:
+            c = tg.Tensor(np.zeros(2))
+            for x_t in tg.Tensor(x).unbind(0):
+                c = F.linear(x_t, w, c).tanh().sum(0)
+            if train:
+                c.sum().backward()
+            return c.detach()
+
+        return step
+
+    compiled, eager = tg.compile(make(w)), make(twin)
+    for value in (1.0, 0.5, -0.25):
+        x = np.full((4, 3, 3), value)
+        assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
+    if train:
+        assert w.grad is not None and twin.grad is not None
+        assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+    assert "batched_matmul" not in compiled.program and compiled.program.count("= matmul(") == 4

@@ -44,7 +44,7 @@ def batched_matmuls(program: Program) -> Program:
     Runs after unwrap_vjps (it reads each VJP's outputs one per input, `_` where none is needed) and
     stacked_products, whose instruction for the weight it replaces (or the weight's chain of `add`s,
     without it); a group whose weight gradient is summed with other terms is left alone."""
-    done: set[tuple[int, str, int | None]] = set()  # (weight, flags, addend) groups tried already
+    done: set[Key] = set()  # groups tried already
     while True:
         group = _next_group(program, done)
         if group is None:
@@ -56,21 +56,21 @@ def batched_matmuls(program: Program) -> Program:
             program = rewritten
 
 
-def _next_group(
-    program: Program, done: set[tuple[int, str, int | None]]
-) -> tuple[tuple[int, str, int | None], list[int]] | None:
-    """Matmuls `a @ W`, or `a @ W^T + c` with c one row broadcast to all (a bias), that share W, the flag
-    and c, with 2-D operands."""
-    groups: dict[tuple[int, str, int | None], list[int]] = {}
+Key = tuple[int, str, bool]  # (weight slot, flags, with an addend)
+
+
+def _next_group(program: Program, done: set[Key]) -> tuple[Key, list[int]] | None:
+    """Matmuls `a @ W`, or `a @ W^T + c_i` with each c_i one row broadcast to all (a bias), that share W
+    and the flag, with 2-D operands."""
+    groups: dict[Key, list[int]] = {}
     for k, ins in enumerate(program.instructions):
         if ins.label != "matmul" or ins.params not in ("", "transpose_y=True") or len(ins.ins) not in (2, 3):
             continue
         left, weight = ins.ins[:2]
-        addend = ins.ins[2] if len(ins.ins) == 3 else None
-        key = (weight, ins.params, addend)
+        key = (weight, ins.params, len(ins.ins) == 3)
         if key in done or _rank(program, left) != 2 or _rank(program, weight) != 2:
             continue
-        if addend is not None and not (_rank(program, addend) == 1 or program.meta[addend].startswith("(1, ")):
+        if key[2] and not (_rank(program, ins.ins[2]) == 1 or program.meta[ins.ins[2]].startswith("(1, ")):
             continue  # an addend of several rows would not broadcast over the stacked rows
         groups.setdefault(key, []).append(k)
     for key, members in groups.items():
@@ -99,12 +99,15 @@ def _reached(instructions: list[Instruction], start: int, end: int, seeds: Itera
 def _batch(program: Program, members: list[int]) -> Program | None:
     instructions = program.instructions
     lefts = [instructions[k].ins[0] for k in members]
-    weight, *addend = instructions[members[0]].ins[1:]
+    weight = instructions[members[0]].ins[1]
+    addends = [instructions[k].ins[2] for k in members if len(instructions[k].ins) == 3]
+    if len(set(addends)) == 1:
+        addends = addends[:1]  # one bias shared by every member, added to all the rows at once
     transposed = instructions[members[0]].params == "transpose_y=True"
     outs = [instructions[k].outs[0] for k in members]
     contexts = [instructions[k].outs[1] for k in members]
     reach, _ = _reached(instructions, members[0], members[-1], [*outs, *contexts])
-    if reach.intersection(lefts):
+    if reach.intersection(lefts) or reach.intersection(addends):
         return None  # a left operand depends on an output of the group (a recurrence): not batchable
 
     readers: dict[int, list[int]] = {}
@@ -127,9 +130,9 @@ def _batch(program: Program, members: list[int]) -> Program | None:
 
     source = _unbound_source(program, lefts)
     rows = (source,) if source is not None else tuple(lefts)
-    run_forward = _forward(source is not None, transposed, bool(addend))
+    run_forward = _forward(source is not None, transposed, len(addends))
     params = instructions[members[0]].params
-    forward = Instruction("batched_matmul", run_forward, (*rows, weight, *addend), tuple(outs), params)
+    forward = Instruction("batched_matmul", run_forward, (*rows, weight, *addends), tuple(outs), params)
     rewritten = _reschedule(instructions, members, forward, reach)
     if backward is not None:
         vjp_members, stacked, grads, dxs, dw, dcs = backward
@@ -242,18 +245,22 @@ def _reschedule(
     return [*instructions[:first], *between, batched, *after, *instructions[last + 1 :]]
 
 
-def _forward(from_source: bool, transposed: bool, added: bool) -> Any:
+def _forward(from_source: bool, transposed: bool, addends: int) -> Any:
     def batched_matmul(*values: np.ndarray) -> tuple[np.ndarray, ...]:
-        """y_i = a_i @ W (or a_i @ W^T + c) for every i: one gemm over the stacked rows, then the pieces
+        """y_i = a_i @ W (or a_i @ W^T + c_i) for every i: one gemm over the stacked rows, then the pieces
         (views). The rows are the unbind's source itself (no copy) or the a_i stacked (one copy)."""
-        if added:
-            values, addend = values[:-1], values[-1]
+        if addends:
+            values, added = values[:-addends], values[-addends:]
         rows, weight = values[:-1], values[-1]
         stacked = rows[0].reshape(-1, rows[0].shape[-1]) if from_source else np.concatenate(rows)
         out = np.matmul(stacked, weight.T if transposed else weight)
-        if added:
-            out = out + addend
-        return tuple(out.reshape(rows[0].shape[0] if from_source else len(rows), -1, out.shape[-1]))
+        steps = rows[0].shape[0] if from_source else len(rows)
+        out = out.reshape(steps, -1, out.shape[-1])
+        if addends == 1:
+            out = out + added[0]  # one bias for every row
+        elif addends:
+            out = out + np.stack([c.reshape(1, -1) for c in added])  # c_i for the rows of step i
+        return tuple(out)
 
     return batched_matmul
 
