@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 import numpy as np
-from bench_rnn import SIZES, ReferenceStep, composed_step, interleaved_times, make_problem
+from bench_rnn import SIZES, ReferenceStep, composed_step, interleaved_times, make_problem, replay_agrees
 
 import tinygrad_rnn as tg
 
@@ -81,8 +81,8 @@ def main() -> None:
         eager_grads = [p.grad.numpy().copy() for p in params]  # type: ignore[union-attr]
         for p in params:
             p.grad = None
-        compiled(x, targets)  # a replay gives the same gradients, to the last bit
-        assert all(np.array_equal(p.grad.numpy(), g) for p, g in zip(params, eager_grads, strict=True))  # type: ignore[union-attr]
+        compiled(x, targets)  # a replay gives the same gradients, to float rounding (batched_matmuls)
+        assert all(replay_agrees(p.grad.numpy(), g) for p, g in zip(params, eager_grads, strict=True))  # type: ignore[union-attr]
 
         def zeroed(run: Any, params: list[tg.Tensor] = params, x: Any = x, targets: Any = targets) -> Any:
             def timed() -> Any:

@@ -211,6 +211,19 @@ def check_agreement(engine: EngineStep | ComposedStep, ref: ReferenceStep, dtype
 # ---------------------------------------------------------------- measuring
 
 
+# The batched_matmuls pass runs one gemm over T*B rows where eager runs T over B rows: BLAS may round
+# differently. Largest difference measured (composed step, every size): 1.5e-6 (float32) and 2.1e-15 (float64)
+# of the gradient's largest entry; docs/compile.md, "Batching".
+REPLAY_TOLERANCE = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+
+def replay_agrees(replayed: np.ndarray, eager: np.ndarray) -> bool:
+    """A compiled step's gradient against eager's: within REPLAY_TOLERANCE of eager's largest entry."""
+    scale = float(np.max(np.abs(eager), initial=0.0))
+    bound = REPLAY_TOLERANCE.get(eager.dtype, 0.0) * scale
+    return replayed.dtype == eager.dtype and bool(np.max(np.abs(replayed - eager), initial=0.0) <= bound)
+
+
 def interleaved_times(systems: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
     for run in systems.values():
         run()  # warm-up
@@ -273,9 +286,9 @@ def bench_sizes(sizes: dict[str, tuple[int, int, int, int]], dtypes: list[Any], 
                 assert isinstance(ref, ReferenceStep)
                 check_agreement(engine, ref, dtype)
                 compiled()  # records
-                compiled()  # replays: the same loss and gradients as eager, to the bit
+                compiled()  # replays: the same loss and gradients as eager, to float rounding (batched_matmuls)
                 for name, g in engine.grads().items():
-                    if not np.array_equal(compiled.grads()[name], g):
+                    if not replay_agrees(compiled.grads()[name], g):
                         raise SystemExit(f"{pair}: the compiled step's gradient of {name} differs from eager")
                 systems[f"{pair} engine"], systems[f"{pair} compiled"] = engine, compiled
             block_rounds = rounds if size_name != "matmul-bound" else max(3, rounds // 2)

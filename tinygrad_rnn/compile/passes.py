@@ -14,8 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from .batching import batched_matmuls
 from .program import Instruction, Program
 from .record import add_terms
+from .stacking import stacked_products
 
 
 def dead_code(program: Program) -> Program:
@@ -175,4 +177,5 @@ def release(program: Program) -> Program:
     return dataclasses.replace(program, instructions=rewritten, _straight=None)
 
 
-PASSES = (dead_code, add_in_place, unwrap_vjps, release)  # run in this order on every new recording
+# run in this order on every new recording; release last, once instructions stop moving
+PASSES = (dead_code, stacked_products, add_in_place, unwrap_vjps, batched_matmuls, release)

@@ -79,6 +79,7 @@ class Program:
     python_arrays: list[tuple[str, Any]] = field(default_factory=list)  # (op, array) made in Python, kept as is
     contexts: set[int] = field(default_factory=set)  # slots holding a forward's ctx (what its VJP reads)
     discarded: set[int] = field(default_factory=set)  # slots for values nothing reads (a VJP's None), listed as _
+    products: set[int] = field(default_factory=set)  # slots that held a deferred sum of products (core/products.py)
     _straight: Callable[[list[Any]], dict[int, Any]] | None = None
     verified: bool = True  # False until a second recording shows python_arrays did not change
 

@@ -32,6 +32,7 @@ from ..core.checkpoint import Checkpoint
 from ..core.errors import GradientError
 from ..core.function import Function, _Tracing
 from ..core.mode import backward_observers, forward_observers
+from ..core.products import ProductSum
 from ..core.shapes import unbroadcast_axes
 from ..core.tensor import Tensor
 from .program import FreshForward, Instruction, Program, describe
@@ -84,6 +85,8 @@ class Recorder:
     def _bind(self, value: Any) -> int:
         slot = self.program.new_slot(value)
         self.slot_of[id(value)] = slot
+        if type(value) is ProductSum:  # for the stacked_products pass
+            self.program.products.add(slot)
         self.alive.append(value)
         return slot
 
