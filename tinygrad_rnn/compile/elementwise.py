@@ -76,7 +76,7 @@ def _register(pieces: dict[int, Piece], parts: Any, stack: int | None) -> None:
 def _stacked_meta(count: int, meta: str) -> str:
     """The listing's "(T, *shape) dtype" of a stack of pieces described by `meta`."""
     shape, dtype = meta.split(") ", 1)
-    return f"({count}, {shape[1:]}) {dtype}" if shape != "(" else f"({count},) {dtype}"
+    return f"({count}, {shape[1:].rstrip(',')}) {dtype}" if shape != "(" else f"({count},) {dtype}"
 
 
 def _read_stacks(program: Program, pieces: dict[int, Piece]) -> Program:
