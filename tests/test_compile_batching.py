@@ -209,6 +209,9 @@ def test_batched_elementwise_pass_runs_the_readout_error_once_per_call() -> None
         assert (after.count(f"= batched_{op}("), after.count(f"= batched_{op}.vjp(")) == (1, 1)
     assert after.count("= tanh(") == steps and "batched_tanh" not in after
     assert before.count("= unbind(") == 1 and "unbind" not in after
+    # b's gradient from its T (batch, hidden) terms: one sum_to each and their adds, all made in the
+    # recurrence's add.vjp (its other input is not a piece): untouched
+    assert before.count("= sum_to(") == after.count("= sum_to(") == steps
     # the VJPs run in reverse: sub's reads the stack pow's hands on, not its pieces
     pow_vjp = next(line for line in after.splitlines() if "= batched_pow.vjp(" in line)
     sub_vjp = next(line for line in after.splitlines() if "= batched_sub.vjp(" in line)
@@ -269,6 +272,9 @@ def test_batched_elementwise_pass_keeps_values_and_gradients(
     program = compiled.program
     assert (program.count(f"= batched_{name}("), program.count(f"= batched_{name}.vjp(")) == (1, 1)
     assert f"= {name}(" not in program.split("-- backward --")[0] and f"= {name}.vjp(" not in program
+    # w's T gradient terms: summed over the new axis by the batched VJP, not brought to w's shape and added
+    backward = program.split("-- backward --")[1]
+    assert not any(f"= {work}(" in backward for work in ("add", "add_", "sum_to", "reshape", "stacked_products"))
 
 
 @pytest.mark.parametrize("train", [True, False])

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from .batching import _reached, _reschedule
+from .batching import _reached, _reschedule, _summed_by
 from .program import Instruction, Program
 
 Piece = tuple[int, int, int, int | None]  # (the stack's first piece, index, pieces in the stack, slot of the stack)
@@ -157,6 +157,7 @@ def _batch(program: Program, members: list[int], pieces: dict[int, Piece]) -> Pr
             if len(_shape(program.meta[slot])) > len(out_shape):
                 return None  # it would broadcast against the new axis
             operands.append((slot,))
+    shared = [slot not in pieces for slot in first.ins]
     order = sorted(members)
     outs = [instructions[k].outs[0] for k in members]
     contexts = [instructions[k].outs[1] for k in members]
@@ -191,7 +192,7 @@ def _batch(program: Program, members: list[int], pieces: dict[int, Piece]) -> Pr
     contexts_set = set(program.contexts) | {ctx_slot}
     _register(pieces, outs, stack_slot)
     if vjp_members is not None:
-        rewritten, meta = _batch_vjp(program, rewritten, vjp_members, ctx_slot, meta, pieces, count)
+        rewritten, meta = _batch_vjp(program, rewritten, vjp_members, ctx_slot, meta, pieces, count, shared)
     from .passes import dead_code
 
     return dead_code(
@@ -231,16 +232,29 @@ def _batch_vjp(
     meta: list[str],
     pieces: dict[int, Piece],
     count: int,
+    shared: list[bool],
 ) -> tuple[list[Instruction], list[str]]:
     instructions = program.instructions
     grads = tuple(instructions[k].ins[1] for k in vjps)  # stacked at each replay, or the stack (_read_stacks)
     outs: list[int] = []
-    wanted: list[bool] = []
+    wanted: list[Any] = []  # per input: None (no gradient), True (pieces and stack), ("sum", post) (shared)
     new_pieces: list[tuple[list[int], int]] = []
+    readers: dict[int, list[int]] = {}
+    for k, ins in enumerate(instructions):
+        for slot in ins.ins:
+            readers.setdefault(slot, []).append(k)
+    summing: set[int] = set()  # ids of the instructions a shared operand's summed gradient replaces
     for j in range(len(instructions[vjps[0]].outs)):
         slots = [instructions[k].outs[j] for k in vjps]
         if slots[0] in program.discarded:
-            wanted.append(False)
+            wanted.append(None)
+            continue
+        total = _summed_gradient(instructions, readers, slots) if shared[j] else None
+        if total is not None:
+            post, replaced, slot = total
+            wanted.append(("sum", post))
+            outs.append(slot)
+            summing |= {id(instructions[k]) for k in replaced}
             continue
         wanted.append(True)
         meta.append(_stacked_meta(count, meta[slots[0]]))
@@ -254,9 +268,34 @@ def _batch_vjp(
     seeds = [slot for k in vjps for slot in instructions[k].outs]
     _, moved = _reached(rewritten, positions[0], positions[-1], seeds)
     rewritten = _reschedule(rewritten, positions, vjp, None, moved)
+    rewritten = [ins for ins in rewritten if id(ins) not in summing]
     for slots, stack_slot in new_pieces:
         _register(pieces, slots, stack_slot)
     return rewritten, meta
+
+
+def _summed_gradient(
+    instructions: list[Instruction], readers: dict[int, list[int]], raws: list[int]
+) -> tuple[Any, list[int], int] | None:
+    """A shared operand's gradient: each member's raw term brought to its shape by one post (sum_to, reshape
+    or astype, the same in all), then the terms summed by a chain of adds (or a stacked_products) and nothing
+    else. Then the batched VJP sums the stack over the new axis, applies the post once, and replaces them all
+    (the posts, the sum): (the post, the instructions replaced, the slot of the sum). None otherwise."""
+    summed = _summed_by(instructions, readers, raws)
+    if summed is not None:
+        return None, summed[0], summed[1]  # of the operand's shape already: no post
+    posts = [readers.get(r, []) for r in raws]
+    if any(len(p) != 1 for p in posts):
+        return None
+    first = instructions[posts[0][0]]
+    if first.label not in ("sum_to", "reshape", "astype") or any(
+        (instructions[p[0]].label, instructions[p[0]].params) != (first.label, first.params) for p in posts
+    ):
+        return None
+    summed = _summed_by(instructions, readers, [instructions[p[0]].outs[0] for p in posts])
+    if summed is None:
+        return None
+    return first.run, [p[0] for p in posts] + summed[0], summed[1]
 
 
 def _forward(run: Any, counts: list[int]) -> Any:
@@ -273,19 +312,25 @@ def _forward(run: Any, counts: list[int]) -> Any:
     return batched_elementwise
 
 
-def _backward(backward: Any, single: bool, wanted: list[bool]) -> Any:
+def _backward(backward: Any, single: bool, wanted: list[Any]) -> Any:
     def batched_elementwise_vjp(ctx: Any, *values: Any) -> tuple[Any, ...]:
-        """The VJP once on the stacked gradients; each wanted gradient handed on as pieces and as the stack."""
+        """The VJP once on the stacked gradients; each wanted gradient handed on as pieces and as the stack, or
+        (a shared operand's) summed."""
         grad = values[0] if len(values) == 1 else np.stack(values)  # the stack, or its pieces
         got = backward(ctx, grad)
         raws = (got,) if single else got
         out: list[Any] = []
         for raw, want in zip(raws, wanted, strict=True):
-            if want:
-                if raw.shape != grad.shape:
-                    raw = np.broadcast_to(raw, grad.shape)
+            if want is None:
+                continue
+            if raw.shape != grad.shape:
+                raw = np.broadcast_to(raw, grad.shape)
+            if want is True:
                 out.extend(raw)
                 out.append(raw)
+            else:  # a shared operand's: its terms summed over the steps, then brought to its shape
+                total = raw.sum(axis=0)
+                out.append(total if want[1] is None else want[1](total))
         return tuple(out)
 
     return batched_elementwise_vjp
