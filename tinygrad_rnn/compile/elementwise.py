@@ -204,6 +204,8 @@ def _batch(program: Program, members: list[int], pieces: dict[int, Piece]) -> Pr
 
 def _vjps_batchable(program: Program, vjps: list[int], out_shape: tuple[int, ...]) -> bool:
     instructions = program.instructions
+    if any(instructions[k].vjp is not None for k in vjps):
+        return False  # still wrapped (no unwrap_vjps): it would bring the stacked gradients to one step's shapes
     grads = [instructions[k].ins[1] for k in vjps]
     if any(len(instructions[k].ins) != 2 for k in vjps) or {program.meta[g] for g in grads} != {program.meta[grads[0]]}:
         return False
