@@ -16,12 +16,14 @@ or constants of equal value: the 2 of `** 2`) or the i-th piece of one stack
 (an `unbind(axis=0)`, a batched_matmul, or a group batched before), when no
 member reaches another, and when each member's ctx is read by its VJP alone.
 A shared operand must broadcast from the right (its rank at most the output's)
-so that it meets the stack as it met each piece; its gradient is handed on in
-pieces, each what the member's VJP gave, and summed as before. The batched
+so that it meets the stack as it met each piece. Its gradient terms, where
+they were only brought to its shape and added, are summed over the new axis
+by the batched VJP (another order of addition: float rounding); otherwise
+they are handed on in pieces, each what the member's VJP gave. The batched
 instruction also hands on the stack itself, so that the next group (the `-`
 after the `+`) starts from it with no copy. Values are those of each member,
-the same numpy call on more elements: equal to the bit in the tests, and held
-to the batching tolerance (docs/compile.md) all the same.
+the same numpy call on more elements, but for that sum: held to the batching
+tolerance (docs/compile.md).
 """
 
 from __future__ import annotations
