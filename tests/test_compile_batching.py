@@ -49,7 +49,7 @@ def test_batched_matmuls_pass_gathers_input_projection_and_readout(
     # forward and backward; the T matmuls h @ W_hh feed each other and stay, with their T VJPs.
     assert program.count("= batched_matmul(") == 2 and program.count("= batched_matmul.vjp(") == 2
     assert program.count("= matmul(") == steps and program.count("= matmul.vjp(") == steps
-    assert program.count("= unbind(") == 1  # the targets' unbind; nothing reads x's pieces any more
+    assert program.count("= unbind(") == 0  # nothing reads x's pieces any more, nor the targets' (batched_sub)
     assert compiled.recorded is not None
     source = next(line for line in compiled.recorded.listing().splitlines() if "= tensor(%0)" in line)
     assert f"= batched_matmul({source.split(' = ')[0]}, " in program
@@ -184,3 +184,143 @@ def test_batched_matmuls_pass_leaves_a_recurrence_through_the_bias_alone(train: 
         assert w.grad is not None and twin.grad is not None
         assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
     assert "batched_matmul" not in compiled.program and compiled.program.count("= matmul(") == 4
+
+
+# ---------------------------------------------------------------- batched_elementwise
+
+
+def test_batched_elementwise_pass_runs_the_readout_error_once_per_call() -> None:
+    """The composed cell's `+ b_o`, `- y_t` and `** 2` over T pieces become one instruction each, forward and
+    VJP; the targets' unbind goes (its source is the stack); the recurrence's adds and tanh stay per step."""
+    steps = 4
+    step, params = composed_cell((2, steps, 2, 3), np.float64, 1)
+    twin_step, twin_params = composed_cell((2, steps, 2, 3), np.float64, 1)
+    compiled, without = tg.compile(step), tg.compile(twin_step)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((steps, 2, 2)), rng.standard_normal((steps, 2, 1))
+    with passes_without("batched_elementwise"):
+        expected = without(x, y)
+    np.testing.assert_allclose(compiled(x, y).numpy(), expected.numpy(), **TOLERANCE)
+    _close(params, twin_params)
+    before, after = without.program, compiled.program
+    for op in ("sub", "pow"):
+        assert (before.count(f"= {op}("), before.count(f"= {op}.vjp(")) == (steps, steps)
+        assert (after.count(f"= {op}("), after.count(f"= {op}.vjp(")) == (0, 0)
+        assert (after.count(f"= batched_{op}("), after.count(f"= batched_{op}.vjp(")) == (1, 1)
+    assert after.count("= tanh(") == steps and "batched_tanh" not in after
+    assert before.count("= unbind(") == 1 and "unbind" not in after
+    # b's gradient from its T (batch, hidden) terms: one sum_to each and their adds, all made in the
+    # recurrence's add.vjp (its other input is not a piece): untouched
+    assert before.count("= sum_to(") == after.count("= sum_to(") == steps
+    # the VJPs run in reverse: sub's reads the stack pow's hands on, not its pieces
+    pow_vjp = next(line for line in after.splitlines() if "= batched_pow.vjp(" in line)
+    sub_vjp = next(line for line in after.splitlines() if "= batched_sub.vjp(" in line)
+    assert sub_vjp.split("(")[1].split(")")[0].split(", ")[1] == pow_vjp.split(" = ")[0].split(", ")[-1]
+
+
+ELEMENTWISE = {
+    "neg": lambda x, w: -(x * w),  # a unary op after a batched mul: on the mul's stack
+    "exp": lambda x, w: (x * w).exp(),
+    "tanh": lambda x, w: (x * w).tanh(),
+    "sigmoid": lambda x, w: (x * w).sigmoid(),
+    "relu": lambda x, w: (x * w).relu(),
+    "abs": lambda x, w: (x * w).abs(),
+    "clip": lambda x, w: (x * w).clip(-0.5, 0.5),
+    "add": lambda x, w: x + w,
+    "sub": lambda x, w: w - x,
+    "mul": lambda x, w: x * w,
+    "div": lambda x, w: x / w,
+    "pow": lambda x, w: (x * x + 0.5) ** w,
+    "maximum": lambda x, w: x.maximum(w),
+    "minimum": lambda x, w: x.minimum(w),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ELEMENTWISE))
+@FEW
+@given(
+    steps=st.integers(2, 4),
+    piece=st.sampled_from([(), (1,), (3,), (2, 3), (1, 3)]),
+    shared_rank=st.integers(0, 2),
+    seed=st.integers(0, 2**16),
+)
+def test_batched_elementwise_pass_keeps_values_and_gradients(
+    name: str, steps: int, piece: tuple[int, ...], shared_rank: int, seed: int
+) -> None:
+    """Each elementwise op of the table over the pieces of an unbind, with a shared weight that broadcasts from
+    the right (0-d pieces, size-1 axes): one batched instruction, forward and VJP, and eager's values and
+    gradients (the weight's summed over the steps) to the batching tolerance."""
+    rng = np.random.default_rng(seed)
+    start = rng.standard_normal(piece[len(piece) - min(shared_rank, len(piece)) :])
+    w, twin = tg.Tensor(start, requires_grad=True), tg.Tensor(start.copy(), requires_grad=True)
+    op = ELEMENTWISE[name]
+
+    def make(w: tg.Tensor) -> Any:
+        def step(x: np.ndarray) -> tg.Tensor:
+            loss = tg.stack([op(x_t, w).sum() for x_t in tg.Tensor(x).unbind(0)]).sum()  # no other elementwise op
+            loss.backward()
+            return loss.detach()
+
+        return step
+
+    compiled, eager = tg.compile(make(w)), make(twin)
+    for _ in range(2):  # records, then replays
+        x = rng.standard_normal((steps, *piece))
+        np.testing.assert_allclose(compiled(x).numpy(), eager(x).numpy(), **TOLERANCE)
+    assert w.grad is not None and twin.grad is not None
+    np.testing.assert_allclose(w.grad.numpy(), twin.grad.numpy(), **TOLERANCE)
+    program = compiled.program
+    assert (program.count(f"= batched_{name}("), program.count(f"= batched_{name}.vjp(")) == (1, 1)
+    assert f"= {name}(" not in program.split("-- backward --")[0] and f"= {name}.vjp(" not in program
+    # w's T gradient terms: summed over the new axis by the batched VJP, not brought to w's shape and added
+    backward = program.split("-- backward --")[1]
+    assert not any(f"= {work}(" in backward for work in ("add", "add_", "sum_to", "reshape", "stacked_products"))
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_batched_elementwise_pass_leaves_a_new_axis_broadcast_alone(train: bool) -> None:
+    """Pieces (3,) times a shared (2, 3): each product is (2, 3), but the stack (T, 3) would not broadcast
+    against (2, 3) (T is not 2) or would wrongly (T = 2): nothing batches, and eager's bits stay."""
+    start = np.arange(6.0).reshape(2, 3) / 7
+    w, twin = tg.Tensor(start, requires_grad=train), tg.Tensor(start.copy(), requires_grad=train)
+
+    def make(w: tg.Tensor) -> Any:
+        def step(x: np.ndarray) -> tg.Tensor:
+            loss: Any = 0.0
+            for x_t in tg.Tensor(x).unbind(0):
+                loss = loss + (x_t * w).sum()
+            if train:
+                loss.backward()
+            return loss.detach()
+
+        return step
+
+    compiled, eager = tg.compile(make(w)), make(twin)
+    for x in (np.ones((2, 3)), np.arange(6.0).reshape(2, 3)):
+        assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
+    if train:
+        assert w.grad is not None and twin.grad is not None
+        assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+    assert "batched_mul" not in compiled.program and compiled.program.count("= mul(") == 2
+
+
+def test_batched_elementwise_pass_leaves_a_recurrence_alone() -> None:
+    """h_t = tanh(x_t * h_{t-1}): each member reads what the one before computes, so none batches."""
+    w, twin = tg.Tensor(np.full(3, 0.5), requires_grad=True), tg.Tensor(np.full(3, 0.5), requires_grad=True)
+
+    def make(w: tg.Tensor) -> Any:
+        def step(x: np.ndarray) -> tg.Tensor:
+            h = w
+            for x_t in tg.Tensor(x).unbind(0):
+                h = (x_t * h).tanh()
+            h.sum().backward()
+            return h.detach()
+
+        return step
+
+    compiled, eager = tg.compile(make(w)), make(twin)
+    x = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
+    assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
+    assert w.grad is not None and twin.grad is not None
+    assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+    assert "batched_" not in compiled.program and compiled.program.count("= tanh(") == 4

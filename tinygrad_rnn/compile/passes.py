@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .batching import batched_matmuls
+from .elementwise import batched_elementwise
 from .program import Instruction, Program
 from .record import add_terms
 from .stacking import stacked_products
@@ -178,4 +179,4 @@ def release(program: Program) -> Program:
 
 
 # run in this order on every new recording; release last, once instructions stop moving
-PASSES = (dead_code, stacked_products, add_in_place, unwrap_vjps, batched_matmuls, release)
+PASSES = (dead_code, stacked_products, add_in_place, unwrap_vjps, batched_matmuls, batched_elementwise, release)

@@ -50,6 +50,9 @@ class _Primitive(Function):
     """A built-in op: its VJP runs on ndarrays in a plain backward pass (see the module docstring)."""
 
     backward_on_arrays = True
+    # out[i] depends on the inputs' elements at i alone (after broadcasting): the op may run on a stack of
+    # inputs at once, one more leading axis, with the same values (compile's batched_elementwise pass)
+    elementwise = False
 
 
 def _op(op: type[Function], on_arrays: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -168,6 +171,8 @@ def _direction_axis_where_numpy_puts_it(tangent: Any, index: Any) -> Any:
 class Neg(_Primitive):
     """y = -x;   dL/dx = -dL/dy"""
 
+    elementwise = True
+
     def forward(ctx, x: Array) -> Array:
         return np.negative(x)
 
@@ -181,6 +186,8 @@ class Neg(_Primitive):
 
 class Exp(_Primitive):
     """y = exp(x);   dL/dx = dL/dy * y"""
+
+    elementwise = True
 
     def forward(ctx, x: Array) -> Array:
         y = np.exp(x)
@@ -200,6 +207,8 @@ class Exp(_Primitive):
 class Log(_Primitive):
     """y = log(x);   dL/dx = dL/dy / x"""
 
+    elementwise = True
+
     def forward(ctx, x: Array) -> Array:
         ctx.save_for_backward(x)
         return np.log(x)
@@ -216,6 +225,8 @@ class Log(_Primitive):
 
 class Sqrt(_Primitive):
     """y = sqrt(x);   dL/dx = dL/dy / (2 y)"""
+
+    elementwise = True
 
     def forward(ctx, x: Array) -> Array:
         y = np.sqrt(x)
@@ -235,6 +246,8 @@ class Sqrt(_Primitive):
 class Abs(_Primitive):
     """y = |x|;   dL/dx = dL/dy * sign(x)   (0 at x = 0, as PyTorch)"""
 
+    elementwise = True
+
     def forward(ctx, x: Array) -> Array:
         ctx.sign = np.sign(x)
         return np.abs(x)
@@ -251,6 +264,8 @@ class Tanh(_Primitive):
     """y = tanh(x);   dL/dx = dL/dy * (1 - y^2)
 
     A primitive, not 2*sigmoid(2x) - 1: that composition loses all precision near 0."""
+
+    elementwise = True
 
     def forward(ctx, x: Array) -> Array:
         y = np.tanh(x)
@@ -271,6 +286,8 @@ class Sigmoid(_Primitive):
     """y = 1 / (1 + exp(-x));   dL/dx = dL/dy * y (1 - y)
 
     A primitive because exp(-x) overflows for x < -709: we only ever exponentiate -|x|."""
+
+    elementwise = True
 
     def forward(ctx, x: Array) -> Array:
         # float16 is computed in float32 (as PyTorch does) and handed back as float16: a float16
@@ -296,6 +313,8 @@ class Sigmoid(_Primitive):
 class Relu(_Primitive):
     """y = max(x, 0);   dL/dx = dL/dy * [not x <= 0]   (a NaN passes, with gradient 1, as in PyTorch)"""
 
+    elementwise = True
+
     def forward(ctx, x: Array) -> Array:
         ctx.mask = ~(x <= 0)  # not `x > 0`: that is False for NaN, and relu would turn NaN into 0
         return np.where(ctx.mask, x, 0).astype(x.dtype, copy=False)
@@ -310,6 +329,8 @@ class Relu(_Primitive):
 
 class Clip(_Primitive):
     """y = min(max(x, low), high);   dL/dx = dL/dy * [low <= x <= high]"""
+
+    elementwise = True
 
     def forward(ctx, x: Array, *, low: float | None, high: float | None) -> Array:
         if low is not None and high is not None and low > high:
@@ -336,6 +357,8 @@ class Clip(_Primitive):
 class Add(_Primitive):
     """z = x + y;   dL/dx = dL/dz,   dL/dy = dL/dz"""
 
+    elementwise = True
+
     def forward(ctx, x: Array, y: Array) -> Array:
         return _broadcasting("add", np.add, x, y)
 
@@ -350,6 +373,8 @@ class Add(_Primitive):
 
 class Sub(_Primitive):
     """z = x - y;   dL/dx = dL/dz,   dL/dy = -dL/dz"""
+
+    elementwise = True
 
     def forward(ctx, x: Array, y: Array) -> Array:
         return _broadcasting("sub", np.subtract, x, y)
@@ -366,6 +391,8 @@ class Sub(_Primitive):
 
 class Mul(_Primitive):
     """z = x * y;   dL/dx = dL/dz * y,   dL/dy = dL/dz * x"""
+
+    elementwise = True
 
     def forward(ctx, x: Array, y: Array) -> Array:
         ctx.save_for_backward(x, y)
@@ -386,6 +413,8 @@ class Mul(_Primitive):
 
 class Div(_Primitive):
     """z = x / y;   dL/dx = dL/dz / y,   dL/dy = -dL/dz * z / y"""
+
+    elementwise = True
 
     def forward(ctx, x: Array, y: Array) -> Array:
         z = _broadcasting("div", np.true_divide, x, y)
@@ -410,6 +439,8 @@ class Remainder(_Primitive):
     dL/dx = dL/dz,   dL/dy = -dL/dz * floor(x / y)   (floor is piecewise constant: no gradient of its own)
 
     A primitive rather than x - floor(x/y) * y: np.remainder is exact, that composition is not."""
+
+    elementwise = True
 
     def forward(ctx, x: Array, y: Array) -> Array:
         z = _broadcasting("remainder", np.remainder, x, y)
@@ -438,6 +469,8 @@ def _zero_base(x: Any, y: Any) -> tuple[Array | None, Array | None]:
 
 class Pow(_Primitive):
     """z = x ** y;   dL/dx = dL/dz * y x^(y-1)   (0 at x = y = 0),   dL/dy = dL/dz * z log(x)   (0 at x = 0 < y)"""
+
+    elementwise = True
 
     def forward(ctx, x: Array, y: Array) -> Array:
         z = _broadcasting("pow", np.power, x, y)
@@ -480,6 +513,8 @@ class Pow(_Primitive):
 class _Select(_Primitive):
     """Maximum and minimum: z takes x where m = 1 and y where m = 0, a tie splits the gradient (m = 1/2).
     The two differ only in the comparison their forward makes."""
+
+    elementwise = True
 
     share_x: Array  # m, set by forward
 
