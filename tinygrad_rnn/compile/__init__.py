@@ -37,9 +37,10 @@ import numpy as np
 
 from ..core.function import Function
 from ..core.tensor import Tensor
+from .intercept import recording, same_state
 from .passes import PASSES
 from .program import Program
-from .record import CompileError, Recorder, recording
+from .record import CompileError, Recorder
 
 
 class Compiled:
@@ -87,7 +88,7 @@ class Compiled:
         with recording(recorder):
             result = self.fn(*args, **kwargs)
         for generator, state in generators:
-            if not _same_state(generator.bit_generator.state, state):
+            if not same_state(generator.bit_generator.state, state):
                 recorder.refuse(
                     "drawing random numbers from a numpy Generator that the function reaches (an argument, "
                     "a closed-over one, or a Module's own, e.g. nn.Dropout(p, rng=...))"
@@ -191,15 +192,6 @@ def _reachable_generators(fn: Any, args: list[Any]) -> list[np.random.Generator]
             values = [owner, *getattr(owner, "__dict__", {}).values()]
             found.update((id(v), v) for v in values if isinstance(v, np.random.Generator))
     return list(found.values())
-
-
-def _same_state(a: Any, b: Any) -> bool:
-    """Equal bit-generator states (nested dicts of ints, and arrays for MT19937)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_state(a[k], b[k]) for k in a)
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return bool(np.array_equal(a, b))
-    return bool(a == b)
 
 
 def _reachable(fn: Any) -> list[Any]:

@@ -195,7 +195,7 @@ class Program:
         return "\n".join(lines)
 
 
-# Set by record.py to the engine's own `Tensor._accumulate_grad`, which it swaps while recording.
+# The engine's own `Tensor._accumulate_grad`, taken at import: intercept.py swaps it while recording.
 accumulate_grad: Callable[[Tensor, Tensor], None] = Tensor._accumulate_grad
 
 
