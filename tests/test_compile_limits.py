@@ -157,3 +157,19 @@ def test_nested_compiled_functions_and_other_results_are_refused() -> None:
     inner = tg.compile(lambda x: (tg.Tensor(x) * w).sum().backward())
     assert_refused(lambda x: inner(x), (np.ones(2),), "cannot call another")
     assert_refused(lambda x: [(tg.Tensor(x) * w).sum().detach()], (np.ones(2),), "returned list", "tuple of Tensors")
+
+
+def test_an_index_argument_replays_alone_and_is_refused_inside_a_tuple() -> None:
+    """An integer array argument keys the cache by value: indexing with it alone replays each call's
+    index; inside a tuple (w[idx, 1]) the recorded op would keep the first call's array, so it is refused."""
+    w = tg.Tensor(np.arange(12.0).reshape(4, 3), requires_grad=True)
+    alone = tg.compile(lambda idx: w[idx][:, 1].sum().backward())
+    for idx in ([0, 2], [0, 2], [1, 3], [1, 3]):
+        w.grad = None
+        alone(np.array(idx))
+        expected = np.zeros((4, 3))
+        np.add.at(expected, (np.array(idx), 1), 1.0)
+        np.testing.assert_array_equal(w.grad.numpy(), expected)
+    in_tuple = tg.compile(lambda idx: w[idx, 1].sum().backward())
+    with pytest.raises(CompileError, match=r"argument 0 inside a tuple or list.*w\[idx\]\[:, 1\]"):
+        in_tuple(np.array([0, 2]))

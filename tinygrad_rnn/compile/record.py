@@ -209,6 +209,13 @@ class Recorder:
             for item in value:
                 self.check_python_values(where, item)
         elif isinstance(value, np.ndarray):
+            argument = next((i for i, a in self.argument_arrays if a is value), None)
+            if argument is not None:
+                raise CompileError(
+                    f"tg.compile({self.name}): {where} got argument {argument} inside a tuple or list (e.g. "
+                    "w[idx, 1]); only an index passed alone is replayed with each call's values. Index with it "
+                    "alone (w[idx][:, 1]), or use gather"
+                )
             if self.traced(value):
                 raise CompileError(
                     f"tg.compile({self.name}): {where} got an index or mask computed from this call's values; "
