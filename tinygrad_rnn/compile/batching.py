@@ -114,9 +114,7 @@ def _batch(program: Program, members: list[int]) -> Program | None:
     for k, ins in enumerate(instructions):
         for slot in ins.ins:
             readers.setdefault(slot, []).append(k)
-    kept = {slot for slot, _ in program.grad_writes}
-    result = program.result
-    kept |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    kept = program.results()
 
     vjps = [readers.get(c, []) for c in contexts]
     if all(not v for v in vjps):

@@ -30,9 +30,7 @@ def dead_code(program: Program) -> Program:
     Every instruction is a pure function of its inputs (a forward runs on a fresh ctx),
     so removing one that nothing reads changes no result. One walk from the end suffices:
     an instruction is live only if a live one after it (or a result) reads it."""
-    live = {slot for slot, _ in program.grad_writes}
-    result = program.result
-    live |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    live = program.results()
     kept = []
     for ins in reversed(program.instructions):
         if live.intersection(ins.outs):
@@ -58,9 +56,7 @@ def add_in_place(program: Program) -> Program:
     a sum no one else reads, of the same shape and dtype as the result, is ours to
     overwrite, and `a += b` gives the same bits as `a + b`."""
     reads = Counter(i for ins in program.instructions for i in ins.ins)
-    result = program.result
-    kept = {slot for slot, _ in program.grad_writes}
-    kept |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    kept = program.results()
     sums = {ins.outs[0] for ins in program.instructions if ins.run is add_terms or ins.run is _add_into}
     rewritten = []
     for ins in program.instructions:
@@ -163,9 +159,7 @@ def release(program: Program) -> Program:
     or the caller still holds lives on: slots may alias, a VJP may return its input), so no
     value changes. A slot nothing reads at all (a ctx whose VJP dead_code removed) goes
     right after the instruction that made it."""
-    kept = {slot for slot, _ in program.grad_writes}
-    result = program.result
-    kept |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
+    kept = program.results()
     last: dict[int, int] = {}  # slot -> index of the last instruction that reads or makes it
     for index, ins in enumerate(program.instructions):
         for slot in (*ins.ins, *ins.outs):

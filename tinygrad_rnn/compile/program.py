@@ -83,6 +83,12 @@ class Program:
     _straight: Callable[[list[Any]], dict[int, Any]] | None = None
     verified: bool = True  # False until a second recording shows python_arrays did not change
 
+    def results(self) -> set[int]:
+        """The slots read after the last instruction: each `.grad` write, and fn's return value."""
+        kept = {slot for slot, _ in self.grad_writes}
+        result = self.result
+        return kept | (set(result) if isinstance(result, tuple) else set() if result is None else {result})
+
     def new_slot(self, value: Any) -> int:
         self.meta.append(describe(value))
         self.size += 1
@@ -160,10 +166,7 @@ class Program:
                     lines.append(f"    {', '.join(outs)} = {call}")
             if ins.frees:  # drop our references, so an array no one else holds goes back to the allocator now
                 lines.append(f"    del {', '.join(f's{f}' for f in ins.frees)}")
-        wanted = {slot for slot, _ in self.grad_writes}
-        result = self.result
-        wanted |= set(result) if isinstance(result, tuple) else set() if result is None else {result}
-        lines.append("    return {" + ", ".join(f"{w}: s{w}" for w in sorted(wanted)) + "}")
+        lines.append("    return {" + ", ".join(f"{w}: s{w}" for w in sorted(self.results())) + "}")
         return "\n".join(lines), names
 
     def name(self, slot: int) -> str:

@@ -37,11 +37,7 @@ def stacked_products(program: Program) -> Program:
     term a fresh `ProductSum` a VJP returned, every partial sum read by the next add alone.
     Anything else (a dense term, a partial sum read twice) is left as recorded."""
     reads = Counter(i for ins in program.instructions for i in ins.ins)
-    for slot, _ in program.grad_writes:
-        reads[slot] += 1
-    result = program.result
-    for slot in result if isinstance(result, tuple) else () if result is None else (result,):
-        reads[slot] += 1
+    reads.update(program.results())  # read once more, after the program: never a partial sum to fold
     made_by = {out: k for k, ins in enumerate(program.instructions) for out in ins.outs}
 
     def fresh_term(slot: int) -> bool:
