@@ -11,9 +11,9 @@ product over the stacked rows:
 As recorded, that is T-1 `add` instructions, each joining lists of factors,
 and an `asarray` that stacks them and multiplies. This pass writes the same
 work as the one instruction it is: `%171 = stacked_products(%120, %143, %166)`
-reads the T terms and returns dL/dW. It stacks the factors exactly as
-`ProductSum` would (in the order the terms arrived, multiplied out past every
-`ROWS_PER_FLUSH` stacked rows), so the bits are eager's.
+reads the T terms and returns dL/dW. It joins them with `ProductSum`'s own
+`+=`, in the order they arrived (multiplied out past every `ROWS_PER_FLUSH`
+stacked rows), so the bits are eager's.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from ..core import products
 from .program import Instruction, Program
 from .record import add_terms
 
@@ -78,31 +77,9 @@ def stacked_products(program: Program) -> Program:
 
 
 def _stack(*terms: Any) -> tuple[np.ndarray]:
-    """sum_t A_t^T G_t as ProductSum computes it: the terms' factors stacked in order, multiplied
-    out whenever more than ROWS_PER_FLUSH rows are pending, the partial products added in turn."""
-    chunks, pending, rows = [], [terms[0]], terms[0].rows  # ProductSum checks the limit on additions only
-    for term in terms[1:]:
-        pending.append(term)
-        rows += term.rows
-        if rows > products.ROWS_PER_FLUSH:
-            chunks.append(pending)
-            pending, rows = [], 0
-    if pending:
-        chunks.append(pending)
-    dtype = terms[0].dtype
-    total: np.ndarray | None = None
-    for chunk in chunks:
-        if len(chunk) == 1:
-            product = np.dot(chunk[0].lefts[0].T, chunk[0].rights[0])
-        else:
-            product = np.dot(
-                np.concatenate([t.lefts[0] for t in chunk]).T, np.concatenate([t.rights[0] for t in chunk])
-            )
-        if total is None:
-            total = product if product.dtype == dtype else np.array(product, dtype=dtype)
-        elif product.dtype == dtype:
-            np.add(total, product, out=total)
-        else:
-            total = (total + product).astype(dtype, copy=False)
-    assert total is not None
-    return (total,)
+    """sum_t A_t^T G_t exactly as the eager walk computes it: the terms joined in order into one
+    ProductSum (its `+=` stacks their factors and multiplies out past ROWS_PER_FLUSH rows), made an array."""
+    total = terms[0] + terms[1]  # a new sum: the first term stays as its VJP made it
+    for term in terms[2:]:
+        total += term
+    return (np.asarray(total),)
