@@ -85,6 +85,15 @@ def _rank(program: Program, slot: int) -> int:
     return 0 if shape == "(" else shape.count(",") + (0 if shape.endswith(",") else 1)
 
 
+def _readers(instructions: list[Instruction]) -> dict[int, list[int]]:
+    """slot -> the indices of the instructions that read it, in program order."""
+    readers: dict[int, list[int]] = {}
+    for k, ins in enumerate(instructions):
+        for slot in ins.ins:
+            readers.setdefault(slot, []).append(k)
+    return readers
+
+
 def _reached(instructions: list[Instruction], start: int, end: int, seeds: Iterable[int]) -> tuple[set[int], set[int]]:
     """Slots computed from `seeds` by instructions start..end, and the indices of those instructions."""
     reach, which = set(seeds), set()
@@ -110,10 +119,7 @@ def _batch(program: Program, members: list[int]) -> Program | None:
     if reach.intersection(lefts) or reach.intersection(addends):
         return None  # a left operand depends on an output of the group (a recurrence): not batchable
 
-    readers: dict[int, list[int]] = {}
-    for k, ins in enumerate(instructions):
-        for slot in ins.ins:
-            readers.setdefault(slot, []).append(k)
+    readers = _readers(instructions)
     kept = program.results()
 
     vjps = [readers.get(c, []) for c in contexts]
@@ -139,13 +145,8 @@ def _batch(program: Program, members: list[int]) -> Program | None:
         outs_vjp = (*wanted, *(() if dw is None else (dw,)), *handed)
         run = _backward(len(grads), transposed, bool(wanted), dw is not None, bool(handed))
         vjp = Instruction("batched_matmul.vjp", run, (*grads, weight, *rows), outs_vjp, params, backward=True)
-        where = {id(ins): k for k, ins in enumerate(rewritten)}  # by identity: == compares every field
-        positions = [where[id(instructions[k])] for k in vjp_members]
-        seeds = [slot for k in vjp_members for slot in instructions[k].outs]
-        _, moved = _reached(rewritten, positions[0], positions[-1], seeds)
-        rewritten = _reschedule(rewritten, positions, vjp, None, moved)
         summing = {id(instructions[k]) for k in stacked}
-        rewritten = [ins for ins in rewritten if id(ins) not in summing]
+        rewritten = _replace_vjps(rewritten, instructions, vjp_members, vjp, summing)
     from .passes import dead_code  # dead_code lives with the other passes; batching leaves unread pieces
 
     return dead_code(dataclasses.replace(program, instructions=rewritten, _straight=None))
@@ -221,6 +222,20 @@ def _unbound_source(program: Program, lefts: list[int]) -> int | None:
         if ins.label == "unbind" and ins.params == "axis=0" and list(ins.outs[:-1]) == lefts:
             return ins.ins[0]
     return None
+
+
+def _replace_vjps(
+    rewritten: list[Instruction], instructions: list[Instruction], vjps: list[int], batched: Instruction, gone: set[int]
+) -> list[Instruction]:
+    """`rewritten` with the VJPs `vjps` (indices into `instructions`, the program before this batch) replaced
+    by `batched`, what depends on their outputs between them moved after it, and the instructions whose
+    ids are in `gone` (the sums the batched VJP does itself) dropped."""
+    where = {id(ins): k for k, ins in enumerate(rewritten)}  # by identity: == compares every field
+    positions = sorted(where[id(instructions[k])] for k in vjps)
+    seeds = [slot for k in vjps for slot in instructions[k].outs]
+    _, moved = _reached(rewritten, positions[0], positions[-1], seeds)
+    rewritten = _reschedule(rewritten, positions, batched, None, moved)
+    return [ins for ins in rewritten if id(ins) not in gone]
 
 
 def _reschedule(

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .batching import _reached, _reschedule, _summed_by
+from .batching import _reached, _readers, _replace_vjps, _reschedule, _summed_by
 from .program import Instruction, Program
 
 Piece = tuple[int, int, int, int | None]  # (the stack's first piece, index, pieces in the stack, slot of the stack)
@@ -167,10 +167,7 @@ def _batch(program: Program, members: list[int], pieces: dict[int, Piece]) -> Pr
     if reach.intersection(s for k in members for s in instructions[k].ins):
         return None  # a member reads what another computes: they cannot run at once
 
-    readers: dict[int, list[int]] = {}
-    for k, ins in enumerate(instructions):
-        for slot in ins.ins:
-            readers.setdefault(slot, []).append(k)
+    readers = _readers(instructions)
     if any(o in program.discarded for o in outs):
         return None
     vjps = [readers.get(c, []) for c in contexts]
@@ -194,7 +191,7 @@ def _batch(program: Program, members: list[int], pieces: dict[int, Piece]) -> Pr
     contexts_set = set(program.contexts) | {ctx_slot}
     _register(pieces, outs, stack_slot)
     if vjp_members is not None:
-        rewritten, meta = _batch_vjp(program, rewritten, vjp_members, ctx_slot, meta, pieces, count, shared)
+        rewritten, meta = _batch_vjp(program, rewritten, vjp_members, readers, ctx_slot, meta, pieces, count, shared)
     from .passes import dead_code
 
     return dead_code(
@@ -232,6 +229,7 @@ def _batch_vjp(
     program: Program,
     rewritten: list[Instruction],
     vjps: list[int],
+    readers: dict[int, list[int]],
     ctx_slot: int,
     meta: list[str],
     pieces: dict[int, Piece],
@@ -243,10 +241,6 @@ def _batch_vjp(
     outs: list[int] = []
     wanted: list[Any] = []  # per input: None (no gradient), True (pieces and stack), ("sum", post) (shared)
     new_pieces: list[tuple[list[int], int]] = []
-    readers: dict[int, list[int]] = {}
-    for k, ins in enumerate(instructions):
-        for slot in ins.ins:
-            readers.setdefault(slot, []).append(k)
     summing: set[int] = set()  # ids of the instructions a shared operand's summed gradient replaces
     for j in range(len(instructions[vjps[0]].outs)):
         slots = [instructions[k].outs[j] for k in vjps]
@@ -267,12 +261,7 @@ def _batch_vjp(
     first = instructions[vjps[0]]
     run = _backward(first.run, first.single, wanted)
     vjp = Instruction(f"batched_{first.label}", run, (ctx_slot, *grads), tuple(outs), first.params, True)
-    where = {id(ins): k for k, ins in enumerate(rewritten)}
-    positions = sorted(where[id(instructions[k])] for k in vjps)
-    seeds = [slot for k in vjps for slot in instructions[k].outs]
-    _, moved = _reached(rewritten, positions[0], positions[-1], seeds)
-    rewritten = _reschedule(rewritten, positions, vjp, None, moved)
-    rewritten = [ins for ins in rewritten if id(ins) not in summing]
+    rewritten = _replace_vjps(rewritten, instructions, vjps, vjp, summing)
     for slots, stack_slot in new_pieces:
         _register(pieces, slots, stack_slot)
     return rewritten, meta
