@@ -46,19 +46,6 @@ def compiled_with(problem: dict[str, Any], chosen: tuple[Any, ...]) -> tuple[Any
     return run, len(compiled.last.instructions)
 
 
-def cpu_times(systems: dict[str, Any], rounds: int) -> dict[str, list[float]]:
-    """Like bench_rnn.interleaved_times, in CPU seconds of this process."""
-    for run in systems.values():
-        run()  # warm-up
-    times: dict[str, list[float]] = {name: [] for name in systems}
-    for _ in range(rounds):
-        for name, run in systems.items():
-            start = time.process_time()
-            run()
-            times[name].append(time.process_time() - start)
-    return times
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--without", required=True, help="comma-separated pass names to leave out")
@@ -66,7 +53,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--cpu", action="store_true", help="CPU time, minimum over rounds")
     args = parser.parse_args()
-    timing = cpu_times if args.cpu else interleaved_times
+    clock = time.process_time if args.cpu else time.perf_counter
     summary = min if args.cpu else statistics.median
     left_out = set(args.without.split(","))
     fewer = tuple(p for p in passes.PASSES if p.__name__ not in left_out)
@@ -74,9 +61,8 @@ def main() -> None:
         problem = make_problem(SIZES[name], np.dtype("float32"))
         before, n_before = compiled_with(problem, fewer)
         after, n_after = compiled_with(problem, passes.PASSES)
-        times = timing(
-            {"reference": ReferenceStep(problem, hoisted=False), "before": before, "after": after}, args.rounds
-        )
+        systems = {"reference": ReferenceStep(problem, hoisted=False), "before": before, "after": after}
+        times = interleaved_times(systems, args.rounds, clock)
         ref = summary(times["reference"])
         print(
             f"{name} {SIZES[name]}: reference {ref * 1e3:.2f} ms | without {args.without} "

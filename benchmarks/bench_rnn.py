@@ -224,15 +224,19 @@ def replay_agrees(replayed: np.ndarray, eager: np.ndarray) -> bool:
     return replayed.dtype == eager.dtype and bool(np.max(np.abs(replayed - eager), initial=0.0) <= bound)
 
 
-def interleaved_times(systems: dict[str, Callable[[], Any]], rounds: int) -> dict[str, list[float]]:
+def interleaved_times(
+    systems: dict[str, Callable[[], Any]], rounds: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, list[float]]:
+    """Each system's times over `rounds`, the systems taking turns within a round after one warm-up call
+    each; `clock` is wall time, or `time.process_time` for this process's CPU time on a busy machine."""
     for run in systems.values():
         run()  # warm-up
     times: dict[str, list[float]] = {name: [] for name in systems}
     for _ in range(rounds):
         for name, run in systems.items():
-            start = time.perf_counter()
+            start = clock()
             run()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(clock() - start)
     return times
 
 
