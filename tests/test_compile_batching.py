@@ -59,6 +59,17 @@ def test_batched_matmuls_pass_gathers_input_projection_and_readout(
     assert (stacked, program.count("= add(") >= steps - 1) == ((1, True) if not left_out else (0, True))
 
 
+def assert_same_bits(compiled: Any, eager: Any, inputs: tuple[np.ndarray, ...], grads: Any) -> None:
+    """Each input gives the same bits compiled and eager; so do the .grads of `grads`, a (compiled's
+    weight, eager's twin) pair, when given: a pass that must not batch left the program as eager runs it."""
+    for x in inputs:
+        assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
+    if grads is not None:
+        w, twin = grads
+        assert w.grad is not None and twin.grad is not None
+        assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+
+
 @pytest.mark.parametrize("train", [True, False])
 def test_batched_matmuls_pass_leaves_a_recurrence_alone(train: bool) -> None:
     """h_{t+1} = tanh(h_t @ W): each left operand is computed from the previous output, so nothing batches,
@@ -77,12 +88,9 @@ def test_batched_matmuls_pass_leaves_a_recurrence_alone(train: bool) -> None:
 
         return step
 
-    compiled, eager = tg.compile(make(w)), make(twin)
-    for h0 in (np.ones((3, 2)), np.full((3, 2), 0.5), np.eye(3, 2)):
-        assert compiled(h0).numpy().tobytes() == eager(h0).numpy().tobytes()
-    if train:
-        assert w.grad is not None and twin.grad is not None
-        assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+    compiled = tg.compile(make(w))
+    inputs = (np.ones((3, 2)), np.full((3, 2), 0.5), np.eye(3, 2))
+    assert_same_bits(compiled, make(twin), inputs, (w, twin) if train else None)
     assert "batched_matmul" not in compiled.program and compiled.program.count("= matmul(") == 4
 
 
@@ -176,13 +184,9 @@ def test_batched_matmuls_pass_leaves_a_recurrence_through_the_bias_alone(train: 
 
         return step
 
-    compiled, eager = tg.compile(make(w)), make(twin)
-    for value in (1.0, 0.5, -0.25):
-        x = np.full((4, 3, 3), value)
-        assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
-    if train:
-        assert w.grad is not None and twin.grad is not None
-        assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+    compiled = tg.compile(make(w))
+    inputs = tuple(np.full((4, 3, 3), value) for value in (1.0, 0.5, -0.25))
+    assert_same_bits(compiled, make(twin), inputs, (w, twin) if train else None)
     assert "batched_matmul" not in compiled.program and compiled.program.count("= matmul(") == 4
 
 
@@ -295,12 +299,9 @@ def test_batched_elementwise_pass_leaves_a_new_axis_broadcast_alone(train: bool)
 
         return step
 
-    compiled, eager = tg.compile(make(w)), make(twin)
-    for x in (np.ones((2, 3)), np.arange(6.0).reshape(2, 3)):
-        assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
-    if train:
-        assert w.grad is not None and twin.grad is not None
-        assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+    compiled = tg.compile(make(w))
+    inputs = (np.ones((2, 3)), np.arange(6.0).reshape(2, 3))
+    assert_same_bits(compiled, make(twin), inputs, (w, twin) if train else None)
     assert "batched_mul" not in compiled.program and compiled.program.count("= mul(") == 2
 
 
@@ -318,9 +319,6 @@ def test_batched_elementwise_pass_leaves_a_recurrence_alone() -> None:
 
         return step
 
-    compiled, eager = tg.compile(make(w)), make(twin)
-    x = np.linspace(-1.0, 1.0, 12).reshape(4, 3)
-    assert compiled(x).numpy().tobytes() == eager(x).numpy().tobytes()
-    assert w.grad is not None and twin.grad is not None
-    assert w.grad.numpy().tobytes() == twin.grad.numpy().tobytes()
+    compiled = tg.compile(make(w))
+    assert_same_bits(compiled, make(twin), (np.linspace(-1.0, 1.0, 12).reshape(4, 3),), (w, twin))
     assert "batched_" not in compiled.program and compiled.program.count("= tanh(") == 4
